@@ -1,0 +1,73 @@
+// A Loop with a virtual clock, run by hand: MockRequest's loop, and a test tool for code
+// that takes a Loop. Time moves only when run_until/advance say so.
+#pragma once
+
+#include <lithe/loop.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lithe {
+
+class ManualLoop final : public Loop {
+public:
+  ManualLoop();
+  ~ManualLoop() override;
+
+  void next_tick(Task fn) override;
+  TimerId add_timer(Millis delay, Task fn) override;
+  TimerId add_periodic_timer(Millis period, Task fn) override;
+  bool cancel_timer(TimerId id) override;
+  bool post(Task fn) override;
+  bool in_loop_thread() const noexcept override;
+  std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
+
+  /// Runs ready work (ticks, posts, due timers) until none is left. Returns tasks run.
+  std::size_t run_ready();
+  /// Runs work, jumping the clock to the next timer whenever nothing is ready, until `done`
+  /// is true, the clock passed `limit`, or nothing is left to wait for. Posts from other
+  /// threads are waited for up to `real_wait` of real time. Returns done().
+  bool run_until(const std::function<bool()>& done, Millis limit,
+                 Millis real_wait = Millis(5000));
+  /// Moves the clock forward, running what falls due on the way.
+  void advance(Millis by);
+  std::size_t pending_timers() const noexcept { return timers_.size(); }
+
+  /// Makes this the current loop (Loop::current()) of the calling thread while alive.
+  class Scope {
+  public:
+    explicit Scope(ManualLoop& loop) noexcept;
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+  private:
+    Loop* prev_;
+  };
+
+private:
+  struct Timer {
+    Task fn;
+    Millis period{0};
+  };
+  bool run_one_timer(std::chrono::steady_clock::time_point upto);
+
+  std::chrono::steady_clock::time_point now_;
+  std::deque<Task> ticks_;
+  std::multimap<std::chrono::steady_clock::time_point, TimerId> queue_;
+  std::map<TimerId, Timer> timers_;
+  TimerId next_id_ = 1;
+  TimerId running_ = 0;
+  bool running_cancelled_ = false;
+  std::mutex mu_;
+  std::vector<Task> posted_;
+  std::thread::id owner_;
+};
+
+} // namespace lithe

@@ -1,0 +1,237 @@
+// The handles an app keeps past `call`: AsyncCallback, DeferrableBody, Socket. Each is safe
+// from any thread (off the loop it posts itself there) and after its request ended.
+#include <lithe/body.hpp>
+#include <lithe/detail/exchange.hpp>
+#include <lithe/env.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace lithe {
+
+using detail::BodyState;
+using detail::Exchange;
+using detail::Ref;
+using detail::SocketState;
+
+// ---- Loop::current
+
+namespace {
+thread_local Loop* current_loop = nullptr;
+
+bool on_loop(Loop* loop) noexcept { return loop == nullptr || loop->in_loop_thread(); }
+} // namespace
+
+Loop* Loop::current() noexcept { return current_loop; }
+void Loop::set_current(Loop* loop) noexcept { current_loop = loop; }
+
+// ---- AsyncCallback
+
+AsyncCallback::AsyncCallback(Exchange* ex) noexcept : ex_(ex) {
+  if (ex_) {
+    ex_->add_ref();
+    ex_->callback_acquired();
+  }
+}
+AsyncCallback::AsyncCallback(const AsyncCallback& o) noexcept : AsyncCallback(o.ex_) {}
+AsyncCallback::AsyncCallback(AsyncCallback&& o) noexcept : ex_(std::exchange(o.ex_, nullptr)) {}
+AsyncCallback& AsyncCallback::operator=(AsyncCallback o) noexcept {
+  std::swap(ex_, o.ex_);
+  return *this;
+}
+AsyncCallback::~AsyncCallback() {
+  if (Exchange* ex = std::exchange(ex_, nullptr)) {
+    ex->callback_released();
+    if (ex->drop_ref()) Exchange::last_ref_dropped(ex);
+  }
+}
+
+bool AsyncCallback::operator()(Response r) const {
+  if (!ex_) return false;
+  Loop* loop = ex_->loop();
+  if (loop->in_loop_thread()) return ex_->deliver(std::move(r)); // reports a second call
+  if (ex_->gone()) return false;
+  return loop->post(
+      [ref = Ref<Exchange>(ex_), r = std::move(r)]() mutable { ref->deliver(std::move(r)); });
+}
+
+bool AsyncCallback::pending() const noexcept { return ex_ && !ex_->gone() && !ex_->responded(); }
+
+// ---- DeferrableBody
+
+DeferrableBody::DeferrableBody() : state_(new BodyState(Loop::current())) {
+  state_->handle_acquired();
+}
+DeferrableBody::DeferrableBody(const DeferrableBody& o) noexcept : state_(o.state_) {
+  if (state_) state_->handle_acquired();
+}
+DeferrableBody::DeferrableBody(DeferrableBody&& o) noexcept : state_(std::move(o.state_)) {}
+DeferrableBody& DeferrableBody::operator=(DeferrableBody o) noexcept {
+  std::swap(state_, o.state_); // o's destructor releases the handle this one held
+  return *this;
+}
+DeferrableBody::~DeferrableBody() {
+  if (state_) state_->handle_released();
+}
+
+bool DeferrableBody::write(std::string_view bytes) const {
+  if (!state_ || state_->is_closed()) return false;
+  if (on_loop(state_->loop())) return state_->write(bytes);
+  return state_->loop()->post(
+      [s = state_, b = std::string(bytes)]() mutable { s->write(std::move(b)); });
+}
+
+bool DeferrableBody::write_owned(std::string&& bytes) const {
+  if (!state_ || state_->is_closed()) return false;
+  if (on_loop(state_->loop())) return state_->write(std::move(bytes));
+  return state_->loop()->post(
+      [s = state_, b = std::move(bytes)]() mutable { s->write(std::move(b)); });
+}
+
+void DeferrableBody::succeed() const {
+  if (!state_) return;
+  if (on_loop(state_->loop()))
+    state_->end(true);
+  else
+    state_->loop()->post([s = state_] { s->end(true); });
+}
+
+void DeferrableBody::fail() const {
+  if (!state_) return;
+  if (on_loop(state_->loop()))
+    state_->end(false);
+  else
+    state_->loop()->post([s = state_] { s->end(false); });
+}
+
+bool DeferrableBody::writable() const noexcept {
+  if (!state_) return false;
+  if (on_loop(state_->loop())) return state_->writable();
+  return !state_->is_closed();
+}
+
+std::size_t DeferrableBody::buffered() const noexcept {
+  return state_ && on_loop(state_->loop()) ? state_->buffered() : 0;
+}
+
+bool DeferrableBody::closed() const noexcept { return !state_ || state_->is_closed(); }
+
+void DeferrableBody::on_drain(Task fn) const {
+  if (!state_) return;
+  if (on_loop(state_->loop()))
+    state_->set_on_drain(std::move(fn));
+  else
+    state_->loop()->post([s = state_, f = std::move(fn)]() mutable { s->set_on_drain(std::move(f)); });
+}
+
+void DeferrableBody::on_close(Function<void(CloseReason)> fn) const {
+  if (!state_) return;
+  if (on_loop(state_->loop()))
+    state_->set_on_close(std::move(fn));
+  else
+    state_->loop()->post([s = state_, f = std::move(fn)]() mutable { s->set_on_close(std::move(f)); });
+}
+
+void DeferrableBody::add_filter(Function<std::string(std::string_view, bool)> fn) const {
+  if (state_) state_->add_filter(std::move(fn));
+}
+
+// ---- Socket
+
+Socket::Socket(Ref<SocketState> s) noexcept : state_(std::move(s)) {}
+Socket::Socket(const Socket& o) noexcept = default;
+Socket::Socket(Socket&& o) noexcept = default;
+Socket& Socket::operator=(Socket o) noexcept {
+  state_ = std::move(o.state_);
+  return *this;
+}
+Socket::~Socket() = default;
+
+bool Socket::write(std::string_view bytes) const { return state_ && state_->write(bytes); }
+bool Socket::write_owned(std::string&& bytes) const {
+  return state_ && state_->write(std::move(bytes));
+}
+
+void Socket::on_data(Function<void(std::string_view)> fn) const {
+  if (!state_ || state_->is_closed()) return;
+  state_->on_data = std::move(fn);
+  if (!state_->early_data.empty()) {
+    state_->loop()->next_tick([s = state_] {
+      std::string early = std::move(s->early_data);
+      s->early_data.clear();
+      s->deliver_data(early);
+    });
+  }
+}
+void Socket::on_drain(Task fn) const {
+  if (state_ && !state_->is_closed()) state_->on_drain = std::move(fn);
+}
+void Socket::on_close(Function<void(CloseReason)> fn) const {
+  if (state_ && !state_->is_closed()) state_->on_close = std::move(fn);
+}
+void Socket::on_stop(Task fn) const {
+  if (state_ && !state_->is_closed()) state_->on_stop = std::move(fn);
+}
+void Socket::pause() const {
+  if (state_) state_->pause(true);
+}
+void Socket::resume() const {
+  if (state_) state_->pause(false);
+}
+void Socket::close() const {
+  if (!state_) return;
+  if (state_->loop()->in_loop_thread())
+    state_->close(false);
+  else
+    state_->loop()->post([s = state_] { s->close(false); });
+}
+void Socket::abort() const {
+  if (state_) state_->close(true);
+}
+std::size_t Socket::buffered() const noexcept { return state_ ? state_->buffered() : 0; }
+bool Socket::closed() const noexcept { return !state_ || state_->is_closed(); }
+std::size_t Socket::high_water() const noexcept { return state_ ? state_->high_water() : 0; }
+Loop& Socket::loop() const noexcept { return *state_->loop(); }
+
+// ---- File, Body
+
+File File::open(const std::string& path, std::error_code& ec) noexcept {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = std::error_code(errno, std::system_category());
+    return File();
+  }
+  ec.clear();
+  return File(fd);
+}
+
+void File::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::optional<std::uint64_t> Body::size() const noexcept {
+  switch (kind()) {
+  case Kind::empty: return 0;
+  case Kind::bytes: return std::get<Str>(v_).size();
+  case Kind::chunks: {
+    std::uint64_t n = 0;
+    for (const Str& c : std::get<Chunks>(v_))
+      n += c.size();
+    return n;
+  }
+  case Kind::file: return std::get<FileRange>(v_).length;
+  default: return std::nullopt;
+  }
+}
+
+std::string Body::to_string() const {
+  if (const Str* s = get_if<Str>()) return std::string(s->view());
+  std::string out;
+  if (const Chunks* c = get_if<Chunks>())
+    for (const Str& s : *c)
+      out.append(s.view());
+  return out;
+}
+
+} // namespace lithe

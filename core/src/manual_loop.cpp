@@ -1,0 +1,157 @@
+// ManualLoop: a virtual clock that jumps to the next timer when nothing else is ready.
+#include <lithe/manual_loop.hpp>
+
+#include <condition_variable>
+
+namespace lithe {
+
+namespace {
+std::condition_variable& post_cv() {
+  static std::condition_variable cv;
+  return cv;
+}
+} // namespace
+
+ManualLoop::ManualLoop() : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {}
+
+ManualLoop::~ManualLoop() {
+  // Tasks may hold handles whose destructors post here again: drain until quiet.
+  for (int i = 0; i < 8; ++i) {
+    std::vector<Task> posted;
+    {
+      std::lock_guard lock(mu_);
+      posted.swap(posted_);
+    }
+    std::deque<Task> ticks = std::move(ticks_);
+    std::map<TimerId, Timer> timers = std::move(timers_);
+    ticks_.clear();
+    timers_.clear();
+    queue_.clear();
+    if (posted.empty() && ticks.empty() && timers.empty()) break;
+  }
+}
+
+void ManualLoop::next_tick(Task fn) { ticks_.push_back(std::move(fn)); }
+
+TimerId ManualLoop::add_timer(Millis delay, Task fn) {
+  TimerId id = next_id_++;
+  timers_.emplace(id, Timer{std::move(fn), Millis(0)});
+  queue_.emplace(now_ + delay, id);
+  return id;
+}
+
+TimerId ManualLoop::add_periodic_timer(Millis period, Task fn) {
+  if (period < Millis(1)) period = Millis(1);
+  TimerId id = next_id_++;
+  timers_.emplace(id, Timer{std::move(fn), period});
+  queue_.emplace(now_ + period, id);
+  return id;
+}
+
+bool ManualLoop::cancel_timer(TimerId id) {
+  if (id == running_) {
+    running_cancelled_ = true;
+    return true;
+  }
+  if (timers_.erase(id) == 0) return false;
+  for (auto it = queue_.begin(); it != queue_.end(); ++it)
+    if (it->second == id) {
+      queue_.erase(it);
+      break;
+    }
+  return true;
+}
+
+bool ManualLoop::post(Task fn) {
+  {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(fn));
+  }
+  post_cv().notify_all();
+  return true;
+}
+
+bool ManualLoop::in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_; }
+
+bool ManualLoop::run_one_timer(std::chrono::steady_clock::time_point upto) {
+  if (queue_.empty() || queue_.begin()->first > upto) return false;
+  auto [when, id] = *queue_.begin();
+  queue_.erase(queue_.begin());
+  if (when > now_) now_ = when;
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return true;
+  Task fn = std::move(it->second.fn);
+  Millis period = it->second.period;
+  if (period.count() == 0) timers_.erase(it);
+  running_ = id;
+  running_cancelled_ = false;
+  fn();
+  running_ = 0;
+  if (period.count() != 0) {
+    auto again = timers_.find(id);
+    if (running_cancelled_ || again == timers_.end()) {
+      timers_.erase(id);
+    } else {
+      again->second.fn = std::move(fn);
+      queue_.emplace(now_ + period, id);
+    }
+  }
+  return true;
+}
+
+std::size_t ManualLoop::run_ready() {
+  Scope scope(*this);
+  std::size_t ran = 0;
+  for (;;) {
+    std::size_t before = ran;
+    std::deque<Task> ticks = std::move(ticks_);
+    ticks_.clear();
+    for (Task& t : ticks) {
+      t();
+      ++ran;
+    }
+    std::vector<Task> posted;
+    {
+      std::lock_guard lock(mu_);
+      posted.swap(posted_);
+    }
+    for (Task& t : posted) {
+      t();
+      ++ran;
+    }
+    while (run_one_timer(now_))
+      ++ran;
+    if (ran == before) return ran;
+  }
+}
+
+void ManualLoop::advance(Millis by) {
+  Scope scope(*this);
+  auto until = now_ + by;
+  run_ready();
+  while (run_one_timer(until))
+    run_ready();
+  now_ = until;
+  run_ready();
+}
+
+bool ManualLoop::run_until(const std::function<bool()>& done, Millis limit, Millis real_wait) {
+  Scope scope(*this);
+  auto deadline = now_ + limit;
+  auto real_deadline = std::chrono::steady_clock::now() + real_wait;
+  while (!done()) {
+    if (run_ready() > 0) continue;
+    if (run_one_timer(deadline)) continue;
+    // Nothing runs in virtual time: wait (really) for another thread's post.
+    std::unique_lock lock(mu_);
+    if (!post_cv().wait_until(lock, real_deadline, [&] { return !posted_.empty(); })) break;
+  }
+  return done();
+}
+
+ManualLoop::Scope::Scope(ManualLoop& loop) noexcept : prev_(Loop::current()) {
+  set_current(&loop);
+}
+ManualLoop::Scope::~Scope() { set_current(prev_); }
+
+} // namespace lithe

@@ -1,0 +1,151 @@
+// MockRequest: an exchange whose sink records the response instead of writing a socket
+// (Rack::MockRequest), driven by a ManualLoop so late and streaming responses finish at once.
+#include <lithe/detail/exchange.hpp>
+#include <lithe/lint.hpp>
+#include <lithe/log.hpp>
+#include <lithe/mock_request.hpp>
+
+#include <unistd.h>
+
+namespace lithe {
+
+using detail::Exchange;
+using detail::Ref;
+
+namespace {
+
+class MockExchange final : public Exchange, public detail::Sink {
+public:
+  MockResponse res;
+  // The request's bytes; the env's views point here.
+  std::string method, target, body, remote, scheme, protocol;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  void recycle() noexcept override { delete this; }
+
+  void respond(Exchange&, Response&& r) override {
+    res.status = r.status;
+    for (const Header& h : r.headers)
+      res.headers.emplace_back(std::string(h.name.view()), std::string(h.value.view()));
+    outcome().status = r.status;
+    switch (r.body.kind()) {
+    case Body::Kind::empty:
+    case Body::Kind::bytes:
+    case Body::Kind::chunks:
+      if (!r.body.empty()) record(r.body.to_string());
+      end(CloseReason::done);
+      break;
+    case Body::Kind::file: {
+      FileRange* f = r.body.get_if<FileRange>();
+      std::string data(f->length, '\0');
+      ssize_t n = ::pread(f->file.fd(), data.data(), data.size(), static_cast<off_t>(f->offset));
+      data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      record(std::move(data));
+      end(CloseReason::done);
+      break;
+    }
+    case Body::Kind::deferrable: {
+      DeferrableBody b = std::move(*r.body.get_if<DeferrableBody>());
+      b.state()->attach(*this);
+      break;
+    }
+    case Body::Kind::stream: {
+      StreamBody s = std::move(*r.body.get_if<StreamBody>());
+      DeferrableBody b;
+      b.state()->attach(*this);
+      s.fn(b);
+      if (!s.keep_open) b.succeed();
+      break;
+    }
+    case Body::Kind::hijack:
+      res.hijacked = true;
+      end(CloseReason::done);
+      break;
+    }
+  }
+
+  void record(std::string bytes) {
+    outcome().body_bytes += bytes.size();
+    res.body.append(bytes);
+    res.chunks.push_back(std::move(bytes));
+  }
+  void body_write(Exchange&, std::string_view bytes) override { record(std::string(bytes)); }
+  void body_write(Exchange&, std::string&& bytes) override { record(std::move(bytes)); }
+  void body_end(Exchange&, bool ok) override { end(ok ? CloseReason::done : CloseReason::error); }
+  std::size_t buffered() const noexcept override { return 0; }
+  std::size_t high_water() const noexcept override { return 64 * 1024; }
+  void log_error(const Exchange&, std::string_view message) override { lithe::log_error(message); }
+
+  void end(CloseReason reason) {
+    if (res.finished) return;
+    res.finished = true;
+    res.reason = reason;
+    finish(reason);
+  }
+};
+
+} // namespace
+
+std::optional<std::string_view> MockResponse::header(std::string_view name) const {
+  for (const auto& [n, v] : headers)
+    if (iequals(n, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+MockRequest::MockRequest(App app) : app_(std::move(app)), loop_(std::make_unique<ManualLoop>()) {}
+MockRequest::~MockRequest() = default;
+
+ManualLoop& MockRequest::loop() noexcept { return *loop_; }
+
+MockResponse MockRequest::get(std::string_view target, MockOptions opts) {
+  return request("GET", target, std::move(opts));
+}
+
+MockResponse MockRequest::post(std::string_view target, std::string body, MockOptions opts) {
+  opts.body = std::move(body);
+  return request("POST", target, std::move(opts));
+}
+
+MockResponse MockRequest::request(std::string_view method, std::string_view target,
+                                  MockOptions opts) {
+  Ref<MockExchange> ex(new MockExchange);
+  MockExchange& m = *ex;
+  m.method = method;
+  m.target = target;
+  m.body = std::move(opts.body);
+  m.remote = std::move(opts.remote_addr);
+  m.scheme = std::move(opts.url_scheme);
+  m.protocol = std::move(opts.protocol);
+  m.headers = std::move(opts.headers);
+  bool has_host = false, has_length = false;
+  for (const auto& [n, v] : m.headers) {
+    has_host |= iequals(n, "host");
+    has_length |= iequals(n, "content-length");
+  }
+  if (!has_host) m.headers.emplace_back("Host", "example.org");
+  if (!has_length && !m.body.empty())
+    m.headers.emplace_back("Content-Length", std::to_string(m.body.size()));
+
+  ManualLoop::Scope scope(*loop_);
+  m.begin(*loop_, m, nullptr);
+  for (const auto& [n, v] : m.headers)
+    m.add_request_header(n, v);
+  m.set_request({.method = m.method,
+                 .target = m.target,
+                 .protocol = m.protocol,
+                 .scheme = m.scheme,
+                 .remote_addr = m.remote,
+                 .default_port = m.scheme == "https" ? "443" : "80",
+                 .body = m.body});
+  if (opts.client_leaves_after)
+    loop_->add_timer(*opts.client_leaves_after, [ex] { ex->end(CloseReason::client_gone); });
+  m.call(opts.lint ? lint(app_) : app_);
+  bool completed = loop_->run_until([&] { return m.res.finished; }, opts.timeout);
+  if (!completed) m.end(CloseReason::client_gone); // the mock client gives up
+  loop_->run_ready();
+  MockResponse out = std::move(m.res);
+  out.finished = completed;
+  return out;
+}
+
+} // namespace lithe
