@@ -51,8 +51,9 @@ bool AsyncCallback::operator()(Response r) const {
   Loop* loop = ex_->loop();
   if (loop->in_loop_thread()) return ex_->deliver(std::move(r)); // reports a second call
   if (ex_->gone()) return false;
-  return loop->post(
-      [ref = Ref<Exchange>(ex_), r = std::move(r)]() mutable { ref->deliver(std::move(r)); });
+  // The posted task holds a callback of its own, so the exchange never looks abandoned
+  // while the response is on its way (SPEC 5.4).
+  return loop->post([cb = *this, r = std::move(r)]() mutable { cb.ex_->deliver(std::move(r)); });
 }
 
 bool AsyncCallback::pending() const noexcept { return ex_ && !ex_->gone() && !ex_->responded(); }
