@@ -77,7 +77,9 @@ std::optional<std::string_view> Env::find(std::string_view key) const {
   return std::nullopt;
 }
 
-std::string_view Env::operator[](std::string_view key) const { return find(key).value_or(""); }
+std::string_view Env::operator[](std::string_view key) const {
+  return find(key).value_or("");
+}
 
 Env::Extra& Env::extra_slot(Str key) {
   for (Extra& e : extras_)
@@ -106,9 +108,13 @@ std::string_view Env::keep(std::string s) {
   return owned_.front();
 }
 
-Loop& Env::loop() const noexcept { return *ex_->loop(); }
+Loop& Env::loop() const noexcept {
+  return *ex_->loop();
+}
 
-AsyncCallback Env::async_callback() { return AsyncCallback(ex_); }
+AsyncCallback Env::async_callback() {
+  return AsyncCallback(ex_);
+}
 
 void Env::on_close(Function<void(CloseReason)> fn) {
   if (ex_) ex_->add_close_hook(std::move(fn));
@@ -192,9 +198,9 @@ void Exchange::relocate(const char* from, std::size_t len, const char* to) noexc
       v = std::string_view(to + (v.data() - from), v.size());
   };
   Env& e = env;
-  for (std::string_view* v : {&e.method_, &e.script_name_, &e.path_, &e.query_, &e.target_,
-                              &e.server_name_, &e.server_port_, &e.protocol_, &e.url_scheme_,
-                              &e.remote_addr_, &e.body_})
+  for (std::string_view* v :
+       {&e.method_, &e.script_name_, &e.path_, &e.query_, &e.target_, &e.server_name_,
+        &e.server_port_, &e.protocol_, &e.url_scheme_, &e.remote_addr_, &e.body_})
     move(*v);
   for (RequestHeader& h : e.headers_) {
     move(h.name);

@@ -9,7 +9,9 @@
 
 namespace lithe::detail {
 
-Exchange::Exchange() { env.ex_ = this; }
+Exchange::Exchange() {
+  env.ex_ = this;
+}
 Exchange::~Exchange() = default;
 
 void Exchange::begin(Loop& loop, Sink& sink, LiveCounters* counters) {
@@ -161,7 +163,9 @@ void Exchange::add_finish_hook(Function<void(Env&, const Outcome&)> fn) {
   finish_hooks_.push_back(std::move(fn));
 }
 
-void Exchange::attach_body(BodyState* b) noexcept { body_ = Ref<BodyState>(b); }
+void Exchange::attach_body(BodyState* b) noexcept {
+  body_ = Ref<BodyState>(b);
+}
 
 void Exchange::finish(CloseReason reason) {
   if (finished_) return;
@@ -201,7 +205,9 @@ BodyState::~BodyState() {
   if (counters_) counters_->bodies.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void BodyState::last_ref_dropped(BodyState* b) noexcept { delete b; }
+void BodyState::last_ref_dropped(BodyState* b) noexcept {
+  delete b;
+}
 
 std::string BodyState::run_filters(std::string_view chunk, bool last) {
   std::string out(chunk);
@@ -233,8 +239,12 @@ template <class S> bool BodyState::write_impl(S&& bytes) {
   return ok;
 }
 
-bool BodyState::write(std::string_view bytes) { return write_impl(bytes); }
-bool BodyState::write(std::string&& bytes) { return write_impl(std::move(bytes)); }
+bool BodyState::write(std::string_view bytes) {
+  return write_impl(bytes);
+}
+bool BodyState::write(std::string&& bytes) {
+  return write_impl(std::move(bytes));
+}
 
 void BodyState::end(bool ok) {
   if (ended_ || is_closed()) return;
@@ -374,8 +384,12 @@ template <class S> bool SocketState::write_impl(S&& bytes) {
   return ok;
 }
 
-bool SocketState::write(std::string_view bytes) { return write_impl(bytes); }
-bool SocketState::write(std::string&& bytes) { return write_impl(std::move(bytes)); }
+bool SocketState::write(std::string_view bytes) {
+  return write_impl(bytes);
+}
+bool SocketState::write(std::string&& bytes) {
+  return write_impl(std::move(bytes));
+}
 
 void SocketState::close(bool abort) {
   if (!is_closed() && sink_) sink_->sock_close(abort);
@@ -385,7 +399,9 @@ void SocketState::pause(bool paused) {
   if (!is_closed() && sink_) sink_->sock_pause(paused);
 }
 
-std::size_t SocketState::buffered() const noexcept { return sink_ ? sink_->sock_buffered() : 0; }
+std::size_t SocketState::buffered() const noexcept {
+  return sink_ ? sink_->sock_buffered() : 0;
+}
 std::size_t SocketState::high_water() const noexcept {
   return sink_ ? sink_->sock_high_water() : 0;
 }

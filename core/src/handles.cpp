@@ -19,11 +19,17 @@ using detail::SocketState;
 namespace {
 thread_local Loop* current_loop = nullptr;
 
-bool on_loop(Loop* loop) noexcept { return loop == nullptr || loop->in_loop_thread(); }
+bool on_loop(Loop* loop) noexcept {
+  return loop == nullptr || loop->in_loop_thread();
+}
 } // namespace
 
-Loop* Loop::current() noexcept { return current_loop; }
-void Loop::set_current(Loop* loop) noexcept { current_loop = loop; }
+Loop* Loop::current() noexcept {
+  return current_loop;
+}
+void Loop::set_current(Loop* loop) noexcept {
+  current_loop = loop;
+}
 
 // ---- AsyncCallback
 
@@ -56,7 +62,9 @@ bool AsyncCallback::operator()(Response r) const {
   return loop->post([cb = *this, r = std::move(r)]() mutable { cb.ex_->deliver(std::move(r)); });
 }
 
-bool AsyncCallback::pending() const noexcept { return ex_ && !ex_->gone() && !ex_->responded(); }
+bool AsyncCallback::pending() const noexcept {
+  return ex_ && !ex_->gone() && !ex_->responded();
+}
 
 // ---- DeferrableBody
 
@@ -115,14 +123,17 @@ std::size_t DeferrableBody::buffered() const noexcept {
   return state_ && on_loop(state_->loop()) ? state_->buffered() : 0;
 }
 
-bool DeferrableBody::closed() const noexcept { return !state_ || state_->is_closed(); }
+bool DeferrableBody::closed() const noexcept {
+  return !state_ || state_->is_closed();
+}
 
 void DeferrableBody::on_drain(Task fn) const {
   if (!state_) return;
   if (on_loop(state_->loop()))
     state_->set_on_drain(std::move(fn));
   else
-    state_->loop()->post([s = state_, f = std::move(fn)]() mutable { s->set_on_drain(std::move(f)); });
+    state_->loop()->post(
+        [s = state_, f = std::move(fn)]() mutable { s->set_on_drain(std::move(f)); });
 }
 
 void DeferrableBody::on_close(Function<void(CloseReason)> fn) const {
@@ -130,7 +141,8 @@ void DeferrableBody::on_close(Function<void(CloseReason)> fn) const {
   if (on_loop(state_->loop()))
     state_->set_on_close(std::move(fn));
   else
-    state_->loop()->post([s = state_, f = std::move(fn)]() mutable { s->set_on_close(std::move(f)); });
+    state_->loop()->post(
+        [s = state_, f = std::move(fn)]() mutable { s->set_on_close(std::move(f)); });
 }
 
 void DeferrableBody::add_filter(Function<std::string(std::string_view, bool)> fn) const {
@@ -148,7 +160,9 @@ Socket& Socket::operator=(Socket o) noexcept {
 }
 Socket::~Socket() = default;
 
-bool Socket::write(std::string_view bytes) const { return state_ && state_->write(bytes); }
+bool Socket::write(std::string_view bytes) const {
+  return state_ && state_->write(bytes);
+}
 bool Socket::write_owned(std::string&& bytes) const {
   return state_ && state_->write(std::move(bytes));
 }
@@ -189,10 +203,18 @@ void Socket::close() const {
 void Socket::abort() const {
   if (state_) state_->close(true);
 }
-std::size_t Socket::buffered() const noexcept { return state_ ? state_->buffered() : 0; }
-bool Socket::closed() const noexcept { return !state_ || state_->is_closed(); }
-std::size_t Socket::high_water() const noexcept { return state_ ? state_->high_water() : 0; }
-Loop& Socket::loop() const noexcept { return *state_->loop(); }
+std::size_t Socket::buffered() const noexcept {
+  return state_ ? state_->buffered() : 0;
+}
+bool Socket::closed() const noexcept {
+  return !state_ || state_->is_closed();
+}
+std::size_t Socket::high_water() const noexcept {
+  return state_ ? state_->high_water() : 0;
+}
+Loop& Socket::loop() const noexcept {
+  return *state_->loop();
+}
 
 // ---- File, Body
 
@@ -213,16 +235,20 @@ void File::reset() noexcept {
 
 std::optional<std::uint64_t> Body::size() const noexcept {
   switch (kind()) {
-  case Kind::empty: return 0;
-  case Kind::bytes: return std::get<Str>(v_).size();
+  case Kind::empty:
+    return 0;
+  case Kind::bytes:
+    return std::get<Str>(v_).size();
   case Kind::chunks: {
     std::uint64_t n = 0;
     for (const Str& c : std::get<Chunks>(v_))
       n += c.size();
     return n;
   }
-  case Kind::file: return std::get<FileRange>(v_).length;
-  default: return std::nullopt;
+  case Kind::file:
+    return std::get<FileRange>(v_).length;
+  default:
+    return std::nullopt;
   }
 }
 

@@ -19,9 +19,24 @@ bool is_tchar(unsigned char c) noexcept {
   // RFC 9110 §5.6.2 token characters.
   if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) return true;
   switch (c) {
-  case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-  case '.': case '^': case '_': case '`': case '|': case '~': return true;
-  default: return false;
+  case '!':
+  case '#':
+  case '$':
+  case '%':
+  case '&':
+  case '\'':
+  case '*':
+  case '+':
+  case '-':
+  case '.':
+  case '^':
+  case '_':
+  case '`':
+  case '|':
+  case '~':
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -87,7 +102,8 @@ struct Checker {
     if (!e.query().empty() && e.query().front() == '?')
       fail("2.4", "QUERY_STRING must not include the '?': " + quoted(e.query()));
     if (e.server_name().empty()) fail("2.5", "SERVER_NAME is empty");
-    if (!is_digits(e.server_port())) fail("2.5", "SERVER_PORT is not a number: " + quoted(e.server_port()));
+    if (!is_digits(e.server_port()))
+      fail("2.5", "SERVER_PORT is not a number: " + quoted(e.server_port()));
     if (e.protocol() != "HTTP/1.1" && e.protocol() != "HTTP/1.0")
       fail("2.5", "SERVER_PROTOCOL must be HTTP/1.0 or HTTP/1.1: " + quoted(e.protocol()));
     if (e.url_scheme() != "http" && e.url_scheme() != "https")
@@ -95,7 +111,8 @@ struct Checker {
     for (const RequestHeader& h : e.headers()) {
       if (!is_token(h.name)) fail("2.6", "request header name is not a token: " + quoted(h.name));
       if (!is_field_value(h.value))
-        fail("2.6", "request header " + std::string(h.name) + " has CR, LF or NUL: " + quoted(h.value));
+        fail("2.6",
+             "request header " + std::string(h.name) + " has CR, LF or NUL: " + quoted(h.value));
     }
     if (auto cl = e.header("content-length")) {
       if (!parse_u64(*cl))
@@ -108,7 +125,8 @@ struct Checker {
 
   void response(const Response& r, const Env& e) {
     if (r.status < 100 || r.status > 599) {
-      fail("3.1", "status must be 100..599 (or the sentinel from call): " + std::to_string(r.status));
+      fail("3.1",
+           "status must be 100..599 (or the sentinel from call): " + std::to_string(r.status));
       return;
     }
     bool hijack = r.body.kind() == Body::Kind::hijack;
@@ -116,17 +134,19 @@ struct Checker {
       std::string_view n = h.name.view(), v = h.value.view();
       if (!is_token(n)) fail("3.2", "header name is not a token: " + quoted(n));
       if (iequals(n, "status")) fail("3.2", "a Status header is not allowed");
-      if (!is_field_value(v)) fail("3.3", "header " + std::string(n) + " has CR, LF or NUL: " + quoted(v));
+      if (!is_field_value(v))
+        fail("3.3", "header " + std::string(n) + " has CR, LF or NUL: " + quoted(v));
       if (iequals(n, "transfer-encoding"))
         fail("3.7", "Transfer-Encoding is the server's to set; leave it out");
       if (iequals(n, "connection") && !iequals(v, "close") && !(hijack && iequals(v, "upgrade")))
-        fail("3.7", "Connection may only be \"close\" (or \"Upgrade\" with a hijack): " + quoted(v));
+        fail("3.7",
+             "Connection may only be \"close\" (or \"Upgrade\" with a hijack): " + quoted(v));
       if (iequals(n, "content-length")) {
         if (!parse_u64(v)) {
           fail("3.6", "Content-Length is not a number: " + quoted(v));
         } else if (auto size = r.body.size(); size && e.method() != "HEAD" &&
-                                                !status_has_no_body(r.status) &&
-                                                *parse_u64(v) != *size) {
+                                              !status_has_no_body(r.status) &&
+                                              *parse_u64(v) != *size) {
           fail("3.6", "Content-Length " + std::string(v) + " but the body holds " +
                           std::to_string(*size) + " bytes");
         }
@@ -150,7 +170,9 @@ Response lint_error() {
 
 } // namespace
 
-std::size_t lint_violation_count() noexcept { return violations.load(std::memory_order_relaxed); }
+std::size_t lint_violation_count() noexcept {
+  return violations.load(std::memory_order_relaxed);
+}
 
 void detail::report_lint(LintViolation v) {
   violations.fetch_add(1, std::memory_order_relaxed);

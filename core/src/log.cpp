@@ -18,7 +18,9 @@ Function<void(std::string_view)>& custom_sink() {
 }
 } // namespace
 
-void set_error_log(Function<void(std::string_view line)> sink) { custom_sink() = std::move(sink); }
+void set_error_log(Function<void(std::string_view line)> sink) {
+  custom_sink() = std::move(sink);
+}
 
 void log_error(std::string_view message) noexcept {
   char buf[1024];

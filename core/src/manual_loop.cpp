@@ -12,7 +12,8 @@ std::condition_variable& post_cv() {
 }
 } // namespace
 
-ManualLoop::ManualLoop() : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {}
+ManualLoop::ManualLoop()
+    : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {}
 
 ManualLoop::~ManualLoop() {
   // Tasks may hold handles whose destructors post here again: drain until quiet.
@@ -31,7 +32,9 @@ ManualLoop::~ManualLoop() {
   }
 }
 
-void ManualLoop::next_tick(Task fn) { ticks_.push_back(std::move(fn)); }
+void ManualLoop::next_tick(Task fn) {
+  ticks_.push_back(std::move(fn));
+}
 
 TimerId ManualLoop::add_timer(Millis delay, Task fn) {
   TimerId id = next_id_++;
@@ -71,7 +74,9 @@ bool ManualLoop::post(Task fn) {
   return true;
 }
 
-bool ManualLoop::in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_; }
+bool ManualLoop::in_loop_thread() const noexcept {
+  return std::this_thread::get_id() == owner_;
+}
 
 bool ManualLoop::run_one_timer(std::chrono::steady_clock::time_point upto) {
   if (queue_.empty() || queue_.begin()->first > upto) return false;
@@ -152,6 +157,8 @@ bool ManualLoop::run_until(const std::function<bool()>& done, Millis limit, Mill
 ManualLoop::Scope::Scope(ManualLoop& loop) noexcept : prev_(Loop::current()) {
   set_current(&loop);
 }
-ManualLoop::Scope::~Scope() { set_current(prev_); }
+ManualLoop::Scope::~Scope() {
+  set_current(prev_);
+}
 
 } // namespace lithe

@@ -95,7 +95,9 @@ std::optional<std::string_view> MockResponse::header(std::string_view name) cons
 MockRequest::MockRequest(App app) : app_(std::move(app)), loop_(std::make_unique<ManualLoop>()) {}
 MockRequest::~MockRequest() = default;
 
-ManualLoop& MockRequest::loop() noexcept { return *loop_; }
+ManualLoop& MockRequest::loop() noexcept {
+  return *loop_;
+}
 
 MockResponse MockRequest::get(std::string_view target, MockOptions opts) {
   return request("GET", target, std::move(opts));

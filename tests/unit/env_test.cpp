@@ -46,7 +46,9 @@ TEST_CASE("Env reads SERVER_NAME and SERVER_PORT from Host") {
 
 TEST_CASE("Env exposes request headers as HTTP_ keys, joining repeats") {
   MockOptions o;
-  o.headers = {{"User-Agent", "curl/7"}, {"X-Forwarded-For", "a"}, {"x-forwarded-for", "b"},
+  o.headers = {{"User-Agent", "curl/7"},
+               {"X-Forwarded-For", "a"},
+               {"x-forwarded-for", "b"},
                {"Content-Type", "text/plain"}};
   o.body = "hello";
   inspect(

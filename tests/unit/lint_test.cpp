@@ -17,9 +17,8 @@ struct Collected {
 };
 
 MockResponse run_linted(App app, Collected& c, std::string_view method = "GET") {
-  App linted = lint(std::move(app), {.on_violation = [&c](const LintViolation& v) {
-                                       c.seen.push_back(v);
-                                     }});
+  App linted =
+      lint(std::move(app), {.on_violation = [&c](const LintViolation& v) { c.seen.push_back(v); }});
   MockOptions o;
   o.lint = false; // only the Lint under test
   return MockRequest(linted).request(method, "/", o);
@@ -28,7 +27,11 @@ MockResponse run_linted(App app, Collected& c, std::string_view method = "GET") 
 
 TEST_CASE("Lint passes a correct response") {
   Collected c;
-  auto r = run_linted([](Env&) -> Response { return {200, {{"Content-Type", "text/plain"}}, "hi"}; }, c);
+  auto r = run_linted(
+      [](Env&) -> Response {
+        return {200, {{"Content-Type", "text/plain"}}, "hi"};
+      },
+      c);
   CHECK(c.seen.empty());
   CHECK(r.status == 200);
 }
@@ -99,10 +102,11 @@ TEST_CASE("The sentinel with a dropped callback is answered 500 and reported (ru
   CHECK(r.status == 500);
   CHECK(lint_violation_count() == before + 1);
 
-  auto r2 = MockRequest([](Env& env) -> Response {
-    env.loop().add_timer(Millis(10), [cb = env.async_callback()] {}); // dropped unanswered
-    return async;
-  }).get("/");
+  auto r2 =
+      MockRequest([](Env& env) -> Response {
+        env.loop().add_timer(Millis(10), [cb = env.async_callback()] {}); // dropped unanswered
+        return async;
+      }).get("/");
   CHECK(r2.status == 500);
   CHECK(lint_violation_count() == before + 2);
 }
@@ -110,10 +114,10 @@ TEST_CASE("The sentinel with a dropped callback is answered 500 and reported (ru
 TEST_CASE("A deferrable body dropped without succeed is failed and reported (rule 4.7)") {
   std::size_t before = lint_violation_count();
   auto r = MockRequest([](Env&) -> Response {
-    DeferrableBody body;
-    body.write("partial");
-    return {200, {}, body};
-  }).get("/");
+             DeferrableBody body;
+             body.write("partial");
+             return {200, {}, body};
+           }).get("/");
   CHECK(r.finished);
   CHECK(r.reason == CloseReason::error);
   CHECK(lint_violation_count() == before + 1);

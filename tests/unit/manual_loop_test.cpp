@@ -35,7 +35,12 @@ TEST_CASE("ManualLoop cancels timers, periodic ones from inside too") {
 TEST_CASE("ManualLoop runs posts from other threads on its own thread") {
   ManualLoop loop;
   bool ran = false, on_loop = false;
-  std::thread t([&] { loop.post([&] { ran = true; on_loop = loop.in_loop_thread(); }); });
+  std::thread t([&] {
+    loop.post([&] {
+      ran = true;
+      on_loop = loop.in_loop_thread();
+    });
+  });
   CHECK(loop.run_until([&] { return ran; }, Millis(1000)));
   t.join();
   CHECK(on_loop);

@@ -26,8 +26,8 @@ TEST_CASE("An exception from the app becomes a 500, never a crash") {
 
 TEST_CASE("A chunks body is sent in order") {
   MockResponse r = MockRequest([](Env&) -> Response {
-    return {200, {}, Body::Chunks{"a", std::string("b"), "c"}};
-  }).get("/");
+                     return {200, {}, Body::Chunks{"a", std::string("b"), "c"}};
+                   }).get("/");
   CHECK(r.body == "abc");
 }
 
@@ -38,21 +38,21 @@ TEST_CASE("A file range body sends exactly that range") {
   REQUIRE(write(fd, "0123456789", 10) == 10);
   close(fd);
   MockResponse r = MockRequest([&path](Env&) -> Response {
-    std::error_code ec;
-    File f = File::open(path, ec);
-    return {200, {}, FileRange{std::move(f), 2, 5}};
-  }).get("/");
+                     std::error_code ec;
+                     File f = File::open(path, ec);
+                     return {200, {}, FileRange{std::move(f), 2, 5}};
+                   }).get("/");
   std::remove(path);
   CHECK(r.body == "23456");
 }
 
 TEST_CASE("A streaming body gets the writer after the head and ends when fn returns") {
   MockResponse r = MockRequest([](Env&) -> Response {
-    return {200, {}, stream([](DeferrableBody out) {
-              out.write("one ");
-              out.write(std::string("two"));
-            })};
-  }).get("/");
+                     return {200, {}, stream([](DeferrableBody out) {
+                               out.write("one ");
+                               out.write(std::string("two"));
+                             })};
+                   }).get("/");
   CHECK(r.body == "one two");
   CHECK(r.chunks.size() == 2);
   CHECK(r.reason == CloseReason::done);
@@ -61,15 +61,17 @@ TEST_CASE("A streaming body gets the writer after the head and ends when fn retu
 TEST_CASE("A keep_open stream stays open until the app ends it") {
   MockRequest req([](Env& env) -> Response {
     Loop& loop = env.loop();
-    return {200, {}, stream(
-                         [&loop](DeferrableBody out) {
-                           auto n = std::make_shared<int>(0);
-                           loop.add_periodic_timer(Millis(100), [out, n, &loop]() {
-                             out.write("tick\n");
-                             if (++*n == 3) out.succeed();
-                           });
-                         },
-                         true)};
+    return {200,
+            {},
+            stream(
+                [&loop](DeferrableBody out) {
+                  auto n = std::make_shared<int>(0);
+                  loop.add_periodic_timer(Millis(100), [out, n, &loop]() {
+                    out.write("tick\n");
+                    if (++*n == 3) out.succeed();
+                  });
+                },
+                true)};
   });
   MockResponse r = req.get("/");
   CHECK(r.body == "tick\ntick\ntick\n");
@@ -81,14 +83,15 @@ TEST_CASE("A mock client that leaves fires on_close with client_gone") {
   int calls = 0;
   MockOptions o;
   o.client_leaves_after = Millis(500);
-  MockResponse r = MockRequest([&](Env& env) -> Response {
-    env.on_close([&](CloseReason why) {
-      seen = why;
-      ++calls;
-    });
-    env.loop().add_timer(Millis(5000), [cb = env.async_callback()] { CHECK_FALSE(cb({200})); });
-    return async;
-  }).request("GET", "/", o);
+  MockResponse r =
+      MockRequest([&](Env& env) -> Response {
+        env.on_close([&](CloseReason why) {
+          seen = why;
+          ++calls;
+        });
+        env.loop().add_timer(Millis(5000), [cb = env.async_callback()] { CHECK_FALSE(cb({200})); });
+        return async;
+      }).request("GET", "/", o);
   CHECK(calls == 1);
   CHECK(seen == CloseReason::client_gone);
   CHECK(r.status == 0);

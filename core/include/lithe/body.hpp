@@ -75,10 +75,8 @@ public:
   bool write(std::string_view bytes) const;
   /// Queues a std::string it takes over without copying (rvalues only).
   template <class S>
-    requires std::is_same_v<S, std::string>
-  bool write(S&& bytes) const {
-    return write_owned(std::move(bytes));
-  }
+  requires std::is_same_v<S, std::string>
+  bool write(S&& bytes) const { return write_owned(std::move(bytes)); }
   /// Ends the body (EventMachine::Deferrable#succeed): the last chunk goes out.
   void succeed() const;
   /// Abandons the body (#fail): the connection is closed so the client sees it incomplete.
@@ -128,10 +126,8 @@ public:
   /// Queues bytes (copied). False when closed or over the high-water mark (wait for on_drain).
   bool write(std::string_view bytes) const;
   template <class S>
-    requires std::is_same_v<S, std::string>
-  bool write(S&& bytes) const {
-    return write_owned(std::move(bytes));
-  }
+  requires std::is_same_v<S, std::string>
+  bool write(S&& bytes) const { return write_owned(std::move(bytes)); }
   /// Bytes from the peer, in order, as they arrive (views valid during the call only).
   void on_data(Function<void(std::string_view)> fn) const;
   /// The unsent bytes fell below the mark after a write returned false.
@@ -176,13 +172,13 @@ public:
 
   Body() noexcept = default;
   template <class T>
-    requires std::is_constructible_v<Str, T&&>
-  Body(T&& bytes) : v_(std::in_place_type<Str>, std::forward<T>(bytes)) {} // NOLINT
-  Body(Chunks chunks) : v_(std::move(chunks)) {}                           // NOLINT
-  Body(FileRange f) : v_(std::move(f)) {}                                  // NOLINT
-  Body(DeferrableBody d) : v_(std::move(d)) {}                             // NOLINT
-  Body(StreamBody s) : v_(std::move(s)) {}                                 // NOLINT
-  Body(HijackBody h) : v_(std::move(h)) {}                                 // NOLINT
+  requires std::is_constructible_v<Str, T&&> Body(T&& bytes)
+      : v_(std::in_place_type<Str>, std::forward<T>(bytes)) {} // NOLINT
+  Body(Chunks chunks) : v_(std::move(chunks)) {}               // NOLINT
+  Body(FileRange f) : v_(std::move(f)) {}                      // NOLINT
+  Body(DeferrableBody d) : v_(std::move(d)) {}                 // NOLINT
+  Body(StreamBody s) : v_(std::move(s)) {}                     // NOLINT
+  Body(HijackBody h) : v_(std::move(h)) {}                     // NOLINT
 
   Kind kind() const noexcept { return static_cast<Kind>(v_.index()); }
   bool empty() const noexcept { return kind() == Kind::empty; }
@@ -203,6 +199,8 @@ private:
 inline Body stream(Function<void(DeferrableBody)> fn, bool keep_open = false) {
   return Body(StreamBody{std::move(fn), keep_open});
 }
-inline Body hijack(Function<void(Socket)> fn) { return Body(HijackBody{std::move(fn)}); }
+inline Body hijack(Function<void(Socket)> fn) {
+  return Body(HijackBody{std::move(fn)});
+}
 
 } // namespace lithe

@@ -16,11 +16,16 @@ enum class CloseReason {
 
 constexpr std::string_view to_string(CloseReason r) noexcept {
   switch (r) {
-  case CloseReason::done: return "done";
-  case CloseReason::client_gone: return "client gone";
-  case CloseReason::timeout: return "timeout";
-  case CloseReason::server_stopping: return "server stopping";
-  case CloseReason::error: return "error";
+  case CloseReason::done:
+    return "done";
+  case CloseReason::client_gone:
+    return "client gone";
+  case CloseReason::timeout:
+    return "timeout";
+  case CloseReason::server_stopping:
+    return "server stopping";
+  case CloseReason::error:
+    return "error";
   }
   return "unknown";
 }

@@ -32,10 +32,10 @@ struct RequestHeader {
 
 /// How a response ended, for finish hooks (Rack 3.2's rack.response_finished; SPEC §6.3).
 struct Outcome {
-  int status = 0;                 // the status sent, 0 when no head went out
-  std::uint64_t head_bytes = 0;   // bytes of status line and headers written
-  std::uint64_t body_bytes = 0;   // bytes of body written (before chunk framing)
-  CloseReason reason = CloseReason::done; // done when the whole response reached the socket
+  int status = 0;                                 // the status sent, 0 when no head went out
+  std::uint64_t head_bytes = 0;                   // bytes of status line and headers written
+  std::uint64_t body_bytes = 0;                   // bytes of body written (before chunk framing)
+  CloseReason reason = CloseReason::done;         // done when the whole response reached the socket
   std::chrono::steady_clock::duration duration{}; // from the request's head to the last byte
 };
 
@@ -59,16 +59,16 @@ public:
   std::string_view url_scheme() const noexcept { return url_scheme_; }   // lithe.url_scheme
   std::string_view remote_addr() const noexcept { return remote_addr_; } // REMOTE_ADDR
   std::string_view content_type() const noexcept { return header("content-type").value_or(""); }
-  std::string_view content_length() const noexcept {
-    return header("content-length").value_or("");
-  }
+  std::string_view content_length() const noexcept { return header("content-length").value_or(""); }
   /// The request body (lithe.input), complete: the engine reads it before calling the app.
   std::string_view body() const noexcept { return body_; }
 
   /// The first value of a request header, by case-insensitive name.
   std::optional<std::string_view> header(std::string_view name) const noexcept;
   /// Every request header, in arrival order, duplicates included.
-  std::span<const RequestHeader> headers() const noexcept { return {headers_.data(), headers_.size()}; }
+  std::span<const RequestHeader> headers() const noexcept {
+    return {headers_.data(), headers_.size()};
+  }
 
   /// Rack-style lookup: "REQUEST_METHOD", "PATH_INFO", ..., "HTTP_USER_AGENT" (request
   /// headers; repeated ones joined with ", "), "lithe.input", "lithe.url_scheme", and the
@@ -90,7 +90,9 @@ public:
   bool erase(std::string_view key);
 
   // --- Path parameters, set by routers (SPEC §2.4).
-  void set_param(Str name, Str value) { params_.push_back(Param{std::move(name), std::move(value)}); }
+  void set_param(Str name, Str value) {
+    params_.push_back(Param{std::move(name), std::move(value)});
+  }
   std::optional<std::string_view> param(std::string_view name) const noexcept;
   struct Param {
     Str name;

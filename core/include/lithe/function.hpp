@@ -21,9 +21,10 @@ template <class R, class... Args> class Function<R(Args...)> {
     void (*destroy)(void* self) noexcept;
   };
 
-  template <class F> static constexpr bool fits_inline =
-      sizeof(F) <= inline_size && alignof(F) <= alignof(std::max_align_t) &&
-      std::is_nothrow_move_constructible_v<F>;
+  template <class F>
+  static constexpr bool fits_inline =
+      sizeof(F) <= inline_size &&
+      alignof(F) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<F>;
 
   template <class F> static F* as(void* p) noexcept {
     if constexpr (fits_inline<F>)
@@ -32,7 +33,8 @@ template <class R, class... Args> class Function<R(Args...)> {
       return *static_cast<F**>(p);
   }
 
-  template <class F> static constexpr Ops ops_for{
+  template <class F>
+  static constexpr Ops ops_for{
       [](void* self, Args&&... args) -> R { return (*as<F>(self))(std::forward<Args>(args)...); },
       [](void* from, void* to) noexcept {
         if constexpr (fits_inline<F>) {
@@ -54,9 +56,9 @@ public:
   Function(std::nullptr_t) noexcept {}
 
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, Function> &&
-             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
-  Function(F&& f) { // NOLINT: implicit like std::function
+  requires(!std::is_same_v<std::remove_cvref_t<F>, Function> &&
+           std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+      Function(F&& f) { // NOLINT: implicit like std::function
     using D = std::decay_t<F>;
     if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D>) {
       if (f == nullptr) return;

@@ -33,8 +33,7 @@ public:
   /// Runs work, jumping the clock to the next timer whenever nothing is ready, until `done`
   /// is true, the clock passed `limit`, or nothing is left to wait for. Posts from other
   /// threads are waited for up to `real_wait` of real time. Returns done().
-  bool run_until(const std::function<bool()>& done, Millis limit,
-                 Millis real_wait = Millis(5000));
+  bool run_until(const std::function<bool()>& done, Millis limit, Millis real_wait = Millis(5000));
   /// Moves the clock forward, running what falls due on the way.
   void advance(Millis by);
   std::size_t pending_timers() const noexcept { return timers_.size(); }

@@ -22,18 +22,21 @@ public:
   SmallVector() noexcept = default;
   SmallVector(std::initializer_list<T> init) {
     reserve(init.size());
-    for (const T& v : init) push_back(v);
+    for (const T& v : init)
+      push_back(v);
   }
   SmallVector(const SmallVector& o) {
     reserve(o.size_);
-    for (const T& v : o) push_back(v);
+    for (const T& v : o)
+      push_back(v);
   }
   SmallVector(SmallVector&& o) noexcept { take(std::move(o)); }
   SmallVector& operator=(const SmallVector& o) {
     if (this != &o) {
       clear();
       reserve(o.size_);
-      for (const T& v : o) push_back(v);
+      for (const T& v : o)
+        push_back(v);
     }
     return *this;
   }
@@ -96,11 +99,13 @@ public:
   template <class Pred> std::size_t erase_if(Pred pred) {
     T* out = std::remove_if(begin(), end(), pred);
     std::size_t n = static_cast<std::size_t>(end() - out);
-    while (end() != out) pop_back();
+    while (end() != out)
+      pop_back();
     return n;
   }
   void clear() noexcept {
-    while (size_) pop_back();
+    while (size_)
+      pop_back();
   }
 
 private:
@@ -123,7 +128,8 @@ private:
       o.size_ = 0;
       return;
     }
-    for (std::size_t i = 0; i < o.size_; ++i) ::new (ptr_ + i) T(std::move(o.ptr_[i]));
+    for (std::size_t i = 0; i < o.size_; ++i)
+      ::new (ptr_ + i) T(std::move(o.ptr_[i]));
     size_ = o.size_;
     o.clear();
   }

@@ -20,9 +20,8 @@ public:
   /// From a string literal: borrowed. From std::string&&: moved in. Anything else that
   /// converts to std::string_view (std::string, const char*, string_view): copied.
   template <class T>
-    requires(std::is_convertible_v<T, std::string_view> &&
-             !std::is_same_v<std::remove_cvref_t<T>, Str>)
-  Str(T&& s) { // NOLINT: implicit by design
+  requires(std::is_convertible_v<T, std::string_view> &&
+           !std::is_same_v<std::remove_cvref_t<T>, Str>) Str(T&& s) { // NOLINT: implicit by design
     using U = std::remove_reference_t<T>;
     if constexpr (std::is_array_v<U> && std::is_const_v<std::remove_extent_t<U>>) {
       // A const char array: a literal. Stop at the first NUL in case it is a sized buffer.

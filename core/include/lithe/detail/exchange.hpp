@@ -170,7 +170,7 @@ private:
 
   Loop* loop_;
   LiveCounters* counters_ = nullptr; // set while attached and open
-  Exchange* ex_ = nullptr; // attached exchange (holds a Ref to us); nullptr when detached
+  Exchange* ex_ = nullptr;           // attached exchange (holds a Ref to us); nullptr when detached
   std::vector<std::string> pending_;
   bool ended_ = false; // the app called succeed/fail
   bool ok_ = true;

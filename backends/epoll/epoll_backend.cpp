@@ -1,0 +1,487 @@
+// The epoll backend: N worker threads, each with its own EpollLoop, its own SO_REUSEPORT
+// listener and its own Service. Sockets are non-blocking, registered edge-triggered once;
+// reads go into one buffer per loop; writes are sendmsg (writev without SIGPIPE) and
+// sendfile. It knows nothing of HTTP: the Service (the engine) gets bytes and gives bytes.
+#include "epoll_loop.hpp"
+
+#include <lithe/backend.hpp>
+#include <lithe/backends/epoll.hpp>
+#include <lithe/detail/net.hpp>
+#include <lithe/log.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace lithe::backend {
+
+namespace {
+
+class Worker;
+
+constexpr std::uint32_t conn_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+class EpollConn final : public Transport, public Watcher {
+public:
+  EpollConn(Worker& w, int fd, const detail::PeerAddress& peer) noexcept
+      : worker_(w), fd_(fd), peer_(peer) {}
+
+  // Transport
+  Loop& loop() noexcept override;
+  std::size_t try_write(const iovec* iov, int iovcnt, std::error_code& ec) noexcept override;
+  void write(const iovec* iov, int iovcnt) noexcept override;
+  bool can_sendfile() const noexcept override { return true; }
+  std::size_t try_sendfile(int fd, std::uint64_t offset, std::size_t len,
+                           std::error_code& ec) noexcept override;
+  void sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept override;
+  void pause_reading() noexcept override { paused_ = true; }
+  void resume_reading() noexcept override;
+  void shutdown_write() noexcept override {
+    if (!closed_) ::shutdown(fd_, SHUT_WR);
+  }
+  void close() noexcept override { fail(CloseReason::done); }
+  std::size_t peer_address(char* out, std::size_t cap) const noexcept override {
+    return detail::format_address(peer_, out, cap);
+  }
+
+  // Watcher
+  void on_events(std::uint32_t events) override;
+
+  void read_some();
+  void fail(CloseReason why) noexcept;
+  void finalize() noexcept;
+
+  TransportHandler* handler = nullptr;
+  EpollConn* prev = nullptr; // the worker's connection list
+  EpollConn* next = nullptr;
+  bool in_ready = false;
+
+private:
+  void continue_write();
+
+  Worker& worker_;
+  int fd_;
+  detail::PeerAddress peer_;
+  CloseReason reason_ = CloseReason::done;
+  bool paused_ = false;
+  bool eof_ = false;
+  bool closed_ = false;
+  bool writing_ = false;
+  // A background write: the iovecs left (copied), or a sendfile range.
+  std::vector<iovec>* iov_ = nullptr;
+  std::size_t iov_at_ = 0;
+  int sf_fd_ = -1;
+  std::uint64_t sf_off_ = 0;
+  std::size_t sf_left_ = 0;
+};
+
+class Listener final : public Watcher {
+public:
+  explicit Listener(Worker& w) noexcept : worker_(w) {}
+  void on_events(std::uint32_t) override;
+
+private:
+  Worker& worker_;
+};
+
+class Worker {
+public:
+  Worker(int listen_fd, ListenInfo info) : listen_fd_(listen_fd), info_(info) {}
+  ~Worker() {
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+
+  void start(const ServiceFactory& factory);
+  void begin_stop(Millis deadline);
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  WorkerStats stats() const {
+    std::lock_guard lock(stats_mu_);
+    return service_ ? service_->stats() : last_stats_;
+  }
+
+  EpollLoop loop;
+  char read_buf[64 * 1024];
+
+  void accept_ready();
+  void add_ready(EpollConn* c) {
+    if (c->in_ready) return;
+    c->in_ready = true;
+    ready_.push_back(c);
+  }
+  void closing(EpollConn* c) { closing_.push_back(c); }
+
+private:
+  void run(const ServiceFactory& factory);
+  bool after_iteration();
+  void close_listener();
+
+  int listen_fd_;
+  ListenInfo info_;
+  Listener listener_{*this};
+  std::unique_ptr<Service> service_;
+  mutable std::mutex stats_mu_;
+  WorkerStats last_stats_;
+  std::thread thread_;
+  EpollConn* conns_ = nullptr;
+  std::vector<EpollConn*> ready_, closing_;
+  bool stopping_ = false;
+  bool accept_paused_ = false;
+  std::size_t live_ = 0;
+
+  friend class EpollConn;
+};
+
+// ---- EpollConn
+
+Loop& EpollConn::loop() noexcept {
+  return worker_.loop;
+}
+
+void EpollConn::on_events(std::uint32_t events) {
+  if (closed_) return;
+  if (events & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    fail(CloseReason::client_gone);
+    return;
+  }
+  if ((events & EPOLLOUT) && writing_) continue_write();
+  if (!closed_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) read_some();
+}
+
+void EpollConn::read_some() {
+  if (closed_ || eof_) return;
+  if (paused_) return; // resume_reading() comes back here
+  char* buf = worker_.read_buf;
+  const std::size_t cap = sizeof worker_.read_buf;
+  for (int i = 0; i < 8; ++i) {
+    ssize_t n = ::recv(fd_, buf, cap, 0);
+    if (n > 0) {
+      handler->on_read(buf, static_cast<std::size_t>(n));
+      if (closed_ || paused_) return;
+      // Edge-triggered: a short read drained the socket; bytes arriving later raise a new
+      // edge. A full read may have left more: keep going.
+      if (static_cast<std::size_t>(n) < cap) return;
+      continue;
+    }
+    if (n == 0) {
+      eof_ = true;
+      handler->on_eof();
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    fail(CloseReason::client_gone);
+    return;
+  }
+  worker_.add_ready(this); // fairness: the rest of this burst waits for the next round
+}
+
+void EpollConn::resume_reading() noexcept {
+  if (!paused_) return;
+  paused_ = false;
+  if (!closed_) worker_.add_ready(this); // bytes may be waiting: no new edge will say so
+}
+
+std::size_t EpollConn::try_write(const iovec* iov, int iovcnt, std::error_code& ec) noexcept {
+  if (closed_) {
+    ec = std::make_error_code(std::errc::broken_pipe);
+    return 0;
+  }
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(iov);
+  m.msg_iovlen = static_cast<std::size_t>(iovcnt);
+  for (;;) {
+    ssize_t n = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    ec = std::error_code(errno, std::system_category());
+    return 0;
+  }
+}
+
+void EpollConn::write(const iovec* iov, int iovcnt) noexcept {
+  if (!iov_) iov_ = new std::vector<iovec>();
+  iov_->assign(iov, iov + iovcnt);
+  iov_at_ = 0;
+  writing_ = true;
+  // EPOLLOUT is armed (edge-triggered) since accept: the next free space raises it.
+}
+
+std::size_t EpollConn::try_sendfile(int fd, std::uint64_t offset, std::size_t len,
+                                    std::error_code& ec) noexcept {
+  if (closed_) {
+    ec = std::make_error_code(std::errc::broken_pipe);
+    return 0;
+  }
+  auto off = static_cast<off_t>(offset);
+  for (;;) {
+    ssize_t n = ::sendfile(fd_, fd, &off, len);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      ec = std::make_error_code(std::errc::io_error); // the file is shorter than promised
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    ec = std::error_code(errno, std::system_category());
+    return 0;
+  }
+}
+
+void EpollConn::sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept {
+  sf_fd_ = fd;
+  sf_off_ = offset;
+  sf_left_ = len;
+  writing_ = true;
+}
+
+void EpollConn::continue_write() {
+  std::error_code ec;
+  if (sf_fd_ >= 0) {
+    while (sf_left_ > 0) {
+      std::size_t n = try_sendfile(sf_fd_, sf_off_, sf_left_, ec);
+      if (ec) break;
+      if (n == 0) return; // full again: wait for the next edge
+      sf_off_ += n;
+      sf_left_ -= n;
+    }
+    sf_fd_ = -1;
+  } else {
+    while (iov_at_ < iov_->size()) {
+      std::size_t n =
+          try_write(iov_->data() + iov_at_, static_cast<int>(iov_->size() - iov_at_), ec);
+      if (ec) break;
+      if (n == 0) return;
+      while (n > 0) {
+        iovec& v = (*iov_)[iov_at_];
+        if (n >= v.iov_len) {
+          n -= v.iov_len;
+          ++iov_at_;
+        } else {
+          v.iov_base = static_cast<char*>(v.iov_base) + n;
+          v.iov_len -= n;
+          n = 0;
+        }
+      }
+    }
+  }
+  writing_ = false;
+  handler->on_write_done(ec);
+}
+
+void EpollConn::fail(CloseReason why) noexcept {
+  if (closed_) return;
+  closed_ = true;
+  reason_ = why;
+  worker_.loop.remove(fd_);
+  ::close(fd_);
+  worker_.closing(this); // on_closed after this iteration's dispatch, never re-entrantly
+}
+
+void EpollConn::finalize() noexcept {
+  delete iov_;
+  handler->on_closed(reason_);
+}
+
+// ---- Listener and Worker
+
+void Listener::on_events(std::uint32_t) {
+  worker_.accept_ready();
+}
+
+void Worker::accept_ready() {
+  for (int i = 0; i < 64 && listen_fd_ >= 0; ++i) {
+    detail::PeerAddress peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listen_fd_, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop accepting for a moment rather than spin on the listener.
+        log_error(std::string("accept: ") + std::strerror(errno) + "; pausing accepts for 100 ms");
+        loop.modify(listen_fd_, 0, &listener_);
+        accept_paused_ = true;
+        loop.add_timer(Millis(100), [this] {
+          if (listen_fd_ >= 0 && accept_paused_) loop.modify(listen_fd_, EPOLLIN, &listener_);
+          accept_paused_ = false;
+        });
+      }
+      return;
+    }
+    detail::set_nodelay(fd);
+    auto conn = std::make_unique<EpollConn>(*this, fd, peer);
+    EpollConn* c = conn.release(); // owned by the list; freed in after_iteration
+    c->next = conns_;
+    if (conns_) conns_->prev = c;
+    conns_ = c;
+    ++live_;
+    c->handler = service_->accept(*c);
+    if (!loop.add(fd, conn_events, c)) c->fail(CloseReason::error);
+  }
+}
+
+bool Worker::after_iteration() {
+  // Connections that still have bytes to read (fairness cap, or resumed reading).
+  std::vector<EpollConn*> ready;
+  ready.swap(ready_);
+  for (EpollConn* c : ready) {
+    c->in_ready = false;
+    c->read_some();
+  }
+  // Closed connections end here, after dispatch: on_closed may close others, so repeat.
+  while (!closing_.empty()) {
+    std::vector<EpollConn*> batch;
+    batch.swap(closing_);
+    for (EpollConn* c : batch) {
+      if (c->in_ready)
+        for (EpollConn*& r : ready_)
+          if (r == c) r = nullptr;
+      c->finalize();
+      if (c->prev)
+        c->prev->next = c->next;
+      else
+        conns_ = c->next;
+      if (c->next) c->next->prev = c->prev;
+      --live_;
+      std::unique_ptr<EpollConn> doomed(c);
+    }
+  }
+  std::erase(ready_, nullptr);
+  if (stopping_ && live_ == 0) loop.exit();
+  return !ready_.empty();
+}
+
+void Worker::close_listener() {
+  if (listen_fd_ < 0) return;
+  loop.remove(listen_fd_);
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void Worker::begin_stop(Millis deadline) {
+  if (stopping_) return;
+  stopping_ = true;
+  close_listener();
+  service_->stop();
+  loop.add_timer(deadline, [this] {
+    for (EpollConn* c = conns_; c; c = c->next)
+      c->fail(CloseReason::server_stopping);
+  });
+}
+
+void Worker::start(const ServiceFactory& factory) {
+  thread_ = std::thread([this, &factory] { run(factory); });
+}
+
+void Worker::run(const ServiceFactory& factory) {
+  loop.attach_thread();
+  {
+    std::lock_guard lock(stats_mu_);
+    service_ = factory(loop, info_);
+  }
+  loop.add(listen_fd_, EPOLLIN, &listener_);
+  loop.run([this] { return after_iteration(); });
+  // Anything left (a deadline that never came): close it while the service still exists.
+  close_listener();
+  for (EpollConn* c = conns_; c; c = c->next)
+    c->fail(CloseReason::server_stopping);
+  after_iteration();
+  loop.shut_down();
+  std::lock_guard lock(stats_mu_);
+  last_stats_ = service_->stats();
+  service_.reset();
+}
+
+// ---- The backend
+
+class EpollBackend final : public Backend {
+public:
+  ~EpollBackend() override { stop(Millis(0)); }
+
+  std::string_view name() const noexcept override { return "epoll"; }
+
+  std::error_code start(const ListenConfig& config, ServiceFactory factory) override {
+    factory_ = std::move(factory);
+    int threads = config.threads < 1 ? 1 : config.threads;
+    std::uint16_t port = config.port;
+    std::vector<int> fds;
+    for (int i = 0; i < threads; ++i) {
+      std::error_code ec;
+      int fd = detail::listen_tcp(config.host, port, config.backlog, ec);
+      if (fd < 0) {
+        for (int f : fds)
+          ::close(f);
+        return ec;
+      }
+      if (port == 0) port = detail::local_port(fd); // the others join the same port
+      fds.push_back(fd);
+    }
+    port_ = port;
+    for (int fd : fds)
+      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}));
+    for (auto& w : workers_)
+      w->start(factory_);
+    started_ = true;
+    return {};
+  }
+
+  std::uint16_t port() const noexcept override { return port_; }
+
+  void stop(Millis deadline) override {
+    if (!started_) return;
+    if (!stopped_.exchange(true))
+      for (auto& w : workers_) {
+        Worker* raw = w.get();
+        raw->loop.post([raw, deadline] { raw->begin_stop(deadline); });
+      }
+    wait();
+  }
+
+  void wait() override {
+    for (auto& w : workers_)
+      w->join();
+  }
+
+  WorkerStats stats() const override {
+    WorkerStats sum;
+    for (const auto& w : workers_) {
+      WorkerStats s = w->stats();
+      sum.connections += s.connections;
+      sum.requests += s.requests;
+      sum.exchanges += s.exchanges;
+      sum.awaiting += s.awaiting;
+      sum.bodies += s.bodies;
+      sum.sockets += s.sockets;
+    }
+    return sum;
+  }
+
+private:
+  ServiceFactory factory_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_epoll_backend() {
+  return std::make_unique<EpollBackend>();
+}
+
+} // namespace lithe::backend

@@ -1,0 +1,202 @@
+// EpollLoop: wait, dispatch, ticks, timers; posts wake it through an eventfd.
+#include "epoll_loop.hpp"
+
+#include <lithe/log.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace lithe::backend {
+
+EpollLoop::EpollLoop()
+    : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epfd_ < 0 || wakefd_ < 0) throw std::system_error(errno, std::system_category(), "epoll");
+  add(wakefd_, EPOLLIN, &waker_);
+}
+
+EpollLoop::~EpollLoop() {
+  shut_down();
+  ::close(wakefd_);
+  ::close(epfd_);
+}
+
+void EpollLoop::next_tick(Task fn) {
+  ticks_.push_back(std::move(fn));
+}
+
+TimerId EpollLoop::add_timer(Millis delay, Task fn) {
+  TimerId id = next_timer_++;
+  timers_.emplace(id, Timer{std::move(fn), Millis(0)});
+  due_.push({now_ + delay, id});
+  return id;
+}
+
+TimerId EpollLoop::add_periodic_timer(Millis period, Task fn) {
+  if (period < Millis(1)) period = Millis(1);
+  TimerId id = next_timer_++;
+  timers_.emplace(id, Timer{std::move(fn), period});
+  due_.push({now_ + period, id});
+  return id;
+}
+
+bool EpollLoop::cancel_timer(TimerId id) {
+  if (id == running_timer_) {
+    bool was = !running_cancelled_;
+    running_cancelled_ = true;
+    return was;
+  }
+  return timers_.erase(id) > 0; // its heap entry is skipped when it comes due
+}
+
+bool EpollLoop::post(Task fn) {
+  bool wake = false;
+  {
+    std::lock_guard lock(post_mu_);
+    if (dead_) return false;
+    posted_.push_back(std::move(fn));
+    if (!wake_pending_) wake = wake_pending_ = true;
+  }
+  if (wake) {
+    std::uint64_t one = 1;
+    ssize_t r = ::write(wakefd_, &one, sizeof one);
+    (void)r; // a full counter still wakes the loop
+  }
+  return true;
+}
+
+bool EpollLoop::in_loop_thread() const noexcept {
+  return std::this_thread::get_id() == owner_;
+}
+
+bool EpollLoop::add(int fd, std::uint32_t events, Watcher* w) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = w;
+  return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool EpollLoop::modify(int fd, std::uint32_t events, Watcher* w) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = w;
+  return ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void EpollLoop::remove(int fd) noexcept {
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+int EpollLoop::wait_timeout_ms() const noexcept {
+  if (!ticks_.empty()) return 0;
+  if (due_.empty()) return -1;
+  auto left = due_.top().when - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+  // Round up, so a timer never fires early.
+  auto ms = std::chrono::duration_cast<Millis>(left + std::chrono::microseconds(999)).count();
+  return ms > 60'000 ? 60'000 : static_cast<int>(ms);
+}
+
+void EpollLoop::drain_posts() {
+  std::uint64_t n;
+  ssize_t r = ::read(wakefd_, &n, sizeof n);
+  (void)r;
+  {
+    std::lock_guard lock(post_mu_);
+    running_posts_.swap(posted_);
+    wake_pending_ = false;
+  }
+  for (Task& t : running_posts_)
+    t();
+  running_posts_.clear();
+}
+
+void EpollLoop::run_ticks() {
+  // Ticks queued by ticks run in the same pass, up to a bound (then the next iteration).
+  for (int round = 0; round < 16 && !ticks_.empty(); ++round) {
+    running_ticks_.swap(ticks_);
+    for (Task& t : running_ticks_)
+      t();
+    running_ticks_.clear();
+  }
+}
+
+void EpollLoop::run_timers() {
+  while (!due_.empty() && due_.top().when <= now_) {
+    Due d = due_.top();
+    due_.pop();
+    auto it = timers_.find(d.id);
+    if (it == timers_.end()) continue; // cancelled
+    Millis period = it->second.period;
+    Task fn = std::move(it->second.fn);
+    if (period.count() == 0) timers_.erase(it);
+    running_timer_ = d.id;
+    running_cancelled_ = false;
+    fn();
+    running_timer_ = 0;
+    if (period.count() == 0) continue;
+    auto again = timers_.find(d.id);
+    if (running_cancelled_ || again == timers_.end()) {
+      timers_.erase(d.id);
+      continue;
+    }
+    again->second.fn = std::move(fn);
+    // Periodic timers keep their cadence, but never try to catch up a backlog.
+    auto next = d.when + period;
+    due_.push({next > now_ ? next : now_ + period, d.id});
+  }
+}
+
+void EpollLoop::attach_thread() noexcept {
+  owner_ = std::this_thread::get_id();
+  set_current(this);
+}
+
+void EpollLoop::run(const std::function<bool()>& after) {
+  attach_thread();
+  epoll_event events[256];
+  bool more = false;
+  while (!exit_) {
+    int timeout = more ? 0 : wait_timeout_ms();
+    int n = ::epoll_wait(epfd_, events, 256, timeout);
+    now_ = std::chrono::steady_clock::now();
+    if (n < 0 && errno != EINTR) {
+      log_error(std::string("epoll_wait failed: ") + std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i)
+      static_cast<Watcher*>(events[i].data.ptr)->on_events(events[i].events);
+    run_ticks();
+    run_timers();
+    run_ticks();
+    more = after();
+  }
+  set_current(nullptr);
+}
+
+void EpollLoop::shut_down() {
+  std::vector<Task> posted;
+  {
+    std::lock_guard lock(post_mu_);
+    dead_ = true;
+    posted.swap(posted_);
+  }
+  // Destroyed, not run: their captures let go (an exchange returns to nothing, and frees).
+  Loop* prev = Loop::current();
+  set_current(this);
+  posted.clear();
+  ticks_.clear();
+  timers_.clear();
+  while (!due_.empty())
+    due_.pop();
+  set_current(prev);
+}
+
+} // namespace lithe::backend

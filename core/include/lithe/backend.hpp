@@ -1,0 +1,53 @@
+// A backend: worker threads, each with an event loop, a listener and a Service (SPEC §10).
+// Backends register here by name, so apps choose one with --backend at run time.
+#pragma once
+
+#include <lithe/transport.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace lithe {
+
+struct ListenConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080; // 0: an ephemeral port, read back with Backend::port()
+  int threads = 1;
+  int backlog = 4096;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const noexcept = 0;
+  /// Binds one SO_REUSEPORT listener per worker and starts the workers, each running a
+  /// Service made by `factory` on its own thread. Returns what failed, if anything.
+  virtual std::error_code start(const ListenConfig& config, ServiceFactory factory) = 0;
+  /// The bound port (after start).
+  virtual std::uint16_t port() const noexcept = 0;
+  /// Graceful stop: stop accepting, stop() every Service, wait for their connections to
+  /// finish up to `deadline`, then close the rest. Returns when every worker has ended.
+  virtual void stop(std::chrono::milliseconds deadline) = 0;
+  /// Blocks until the workers end (after stop(), from another thread or a signal handler).
+  virtual void wait() = 0;
+  /// Counters summed over the workers.
+  virtual WorkerStats stats() const = 0;
+};
+
+struct BackendInfo {
+  std::string name;
+  std::function<std::unique_ptr<Backend>()> make;
+};
+
+/// The backends linked into this program ("epoll", "uv"), in registration order.
+std::vector<BackendInfo>& backends();
+/// Makes the backend of that name, or nullptr.
+std::unique_ptr<Backend> make_backend(std::string_view name);
+
+} // namespace lithe

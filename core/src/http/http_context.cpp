@@ -1,0 +1,270 @@
+// HttpContext: the per-worker half of the engine: llhttp settings, pools of exchanges and
+// buffers, the Date line, the timeout lists and their sweep, deferred flushes, and the
+// Service face a backend sees. SPEC §10.
+#include "http_connection.hpp"
+
+#include <lithe/lint.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+namespace lithe::http {
+
+namespace {
+
+template <int (HttpConnection::*F)(const char*, std::size_t)>
+int data_cb(llhttp_t* p, const char* at, std::size_t len) {
+  return (static_cast<HttpConnection*>(p->data)->*F)(at, len);
+}
+
+int headers_complete_cb(llhttp_t* p) {
+  return static_cast<HttpConnection*>(p->data)->on_headers_complete();
+}
+
+// Stop after each request, so the next pipelined one is parsed only once this one is
+// answered, and the request's bytes are known to end here.
+int message_complete_cb(llhttp_t*) {
+  return HPE_PAUSED;
+}
+
+constexpr int index(Timeout t) {
+  return static_cast<int>(t);
+}
+
+} // namespace
+
+HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOptions opts)
+    : loop_(loop), app_(std::move(app)), opts_(std::move(opts)) {
+  if (opts_.lint) app_ = lint(std::move(app_));
+  port_text_ = std::to_string(listen.port);
+  if (!opts_.server.empty()) server_line_ = "Server: " + opts_.server + "\r\n";
+  llhttp_settings_init(&settings_);
+  settings_.on_url = data_cb<&HttpConnection::on_url>;
+  settings_.on_header_field = data_cb<&HttpConnection::on_header_field>;
+  settings_.on_header_value = data_cb<&HttpConnection::on_header_value>;
+  settings_.on_headers_complete = headers_complete_cb;
+  settings_.on_body = data_cb<&HttpConnection::on_body>;
+  settings_.on_message_complete = message_complete_cb;
+
+  for (TimeoutNode& l : lists_)
+    l.prev = l.next = &l;
+  durations_[index(Timeout::request)] = opts_.request_timeout.count();
+  durations_[index(Timeout::idle)] = opts_.idle_timeout.count();
+  durations_[index(Timeout::send)] = opts_.send_timeout.count();
+  durations_[index(Timeout::linger)] = 2000;
+  // Sweep often enough for the shortest timeout to fire within a quarter of itself.
+  std::int64_t shortest = *std::min_element(durations_ + 1, durations_ + index(Timeout::count));
+  auto period = Millis(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
+  sweep_timer_ = loop_.add_periodic_timer(period, [this] { sweep(); });
+  date_line();
+}
+
+HttpContext::~HttpContext() {
+  loop_.cancel_timer(sweep_timer_);
+  // Connections are gone by now (the backend closed them before destroying the service).
+}
+
+TransportHandler* HttpContext::accept(Transport& transport) {
+  auto conn = std::make_unique<HttpConnection>(*this, transport);
+  HttpConnection* c = conn.release(); // owned by the context's list; freed in on_closed
+  add_connection(c);
+  if (stopping_) c->stop();
+  return c;
+}
+
+void HttpContext::add_connection(HttpConnection* c) noexcept {
+  c->next_conn = first_;
+  if (first_) first_->prev_conn = c;
+  first_ = c;
+  ++connection_count_;
+  live_connections_.fetch_add(1, std::memory_order_relaxed);
+  arm(c->timeout_node, Timeout::request); // a silent new connection is a slow request
+}
+
+void HttpContext::remove_connection(HttpConnection* c) noexcept {
+  if (c->prev_conn)
+    c->prev_conn->next_conn = c->next_conn;
+  else
+    first_ = c->next_conn;
+  if (c->next_conn) c->next_conn->prev_conn = c->prev_conn;
+  --connection_count_;
+  live_connections_.fetch_sub(1, std::memory_order_relaxed);
+  disarm(c->timeout_node);
+  unschedule_flush(c);
+}
+
+void HttpContext::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (HttpConnection* c = first_; c;) {
+    HttpConnection* next = c->next_conn; // stop() may close c (freed later, never now)
+    c->stop();
+    c = next;
+  }
+}
+
+WorkerStats HttpContext::stats() const noexcept {
+  WorkerStats s;
+  s.connections = live_connections_.load(std::memory_order_relaxed);
+  s.requests = requests_.load(std::memory_order_relaxed);
+  s.exchanges = counters_.exchanges.load(std::memory_order_relaxed);
+  s.awaiting = counters_.awaiting.load(std::memory_order_relaxed);
+  s.bodies = counters_.bodies.load(std::memory_order_relaxed);
+  s.sockets = counters_.sockets.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::string_view HttpContext::date_line() noexcept {
+  std::time_t now = std::time(nullptr);
+  if (now != date_sec_) {
+    date_sec_ = now;
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    date_len_ = std::strftime(date_, sizeof date_, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+  }
+  return {date_, date_len_};
+}
+
+HttpExchange* HttpContext::acquire_exchange() {
+  std::unique_ptr<HttpExchange> ex;
+  if (free_exchanges_.empty()) {
+    ex = std::make_unique<HttpExchange>(*this);
+  } else {
+    ex = std::move(free_exchanges_.back());
+    free_exchanges_.pop_back();
+  }
+  ex->add_ref();
+  return ex.release();
+}
+
+void HttpContext::release_exchange(HttpExchange* raw) noexcept {
+  std::unique_ptr<HttpExchange> ex(raw);
+  ex->prepare();
+  if (free_exchanges_.size() < 256) free_exchanges_.push_back(std::move(ex));
+}
+
+void HttpExchange::recycle() noexcept {
+  if (ctx_->loop().in_loop_thread()) {
+    ctx_->release_exchange(this);
+    return;
+  }
+  // Dropped on another thread: return to the pool on the loop, or, if the loop has ended,
+  // free it here (the task's destructor runs if the task never does).
+  struct Owner {
+    HttpExchange* ex;
+    Owner(HttpExchange* e) : ex(e) {}
+    Owner(Owner&& o) noexcept : ex(std::exchange(o.ex, nullptr)) {}
+    ~Owner() { std::unique_ptr<HttpExchange> doomed(ex); }
+  };
+  ctx_->loop().post([o = Owner(this)]() mutable {
+    HttpExchange* ex = std::exchange(o.ex, nullptr);
+    ex->ctx_->release_exchange(ex);
+  });
+}
+
+OutQueue* HttpContext::acquire_queue() {
+  if (free_queues_.empty()) return std::make_unique<OutQueue>(buffers_).release();
+  OutQueue* q = free_queues_.back().release();
+  free_queues_.pop_back();
+  return q;
+}
+
+void HttpContext::release_queue(OutQueue* raw) noexcept {
+  std::unique_ptr<OutQueue> q(raw);
+  q->clear();
+  if (free_queues_.size() < 256) free_queues_.push_back(std::move(q));
+}
+
+std::string* HttpContext::acquire_input() {
+  if (free_inputs_.empty()) return std::make_unique<std::string>().release();
+  std::string* s = free_inputs_.back().release();
+  free_inputs_.pop_back();
+  return s;
+}
+
+void HttpContext::release_input(std::string* raw) noexcept {
+  std::unique_ptr<std::string> s(raw);
+  s->clear();
+  if (s->capacity() <= 64 * 1024 && free_inputs_.size() < 256) free_inputs_.push_back(std::move(s));
+}
+
+std::int64_t HttpContext::now_ms() const noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch())
+      .count();
+}
+
+void HttpContext::arm(TimeoutNode& node, Timeout which) {
+  disarm(node);
+  TimeoutNode& head = lists_[index(which)];
+  node.deadline_ms = now_ms() + durations_[index(which)];
+  node.list = static_cast<std::uint8_t>(which);
+  node.prev = head.prev;
+  node.next = &head;
+  head.prev->next = &node;
+  head.prev = &node;
+}
+
+void HttpContext::disarm(TimeoutNode& node) noexcept {
+  if (node.list == 0) return;
+  node.prev->next = node.next;
+  node.next->prev = node.prev;
+  node.prev = node.next = nullptr;
+  node.list = 0;
+}
+
+void HttpContext::sweep() {
+  date_line();
+  std::int64_t now = now_ms();
+  for (int i = 1; i < index(Timeout::count); ++i) {
+    TimeoutNode& head = lists_[i];
+    while (head.next != &head && head.next->deadline_ms <= now) {
+      TimeoutNode* node = head.next;
+      disarm(*node);
+      node->owner->on_timeout(static_cast<Timeout>(i));
+    }
+  }
+}
+
+void HttpContext::schedule_flush(HttpConnection* c) {
+  if (c->flush_scheduled) return;
+  c->flush_scheduled = true;
+  dirty_.push_back(c);
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  loop_.next_tick([this] {
+    flush_scheduled_ = false;
+    // Flushing may queue more (drain handlers write): loop over a stable copy.
+    std::vector<HttpConnection*> batch;
+    batch.swap(dirty_);
+    for (HttpConnection* conn : batch) {
+      if (!conn) continue;
+      conn->flush_scheduled = false;
+      conn->flush();
+    }
+    if (dirty_.capacity() < batch.capacity()) {
+      batch.clear();
+      dirty_.swap(batch);
+    }
+  });
+}
+
+void HttpContext::unschedule_flush(HttpConnection* c) noexcept {
+  if (!c->flush_scheduled) return;
+  c->flush_scheduled = false;
+  for (HttpConnection*& p : dirty_)
+    if (p == c) p = nullptr;
+}
+
+} // namespace lithe::http
+
+namespace lithe {
+
+ServiceFactory http_service(App app, HttpOptions options) {
+  return [app = std::move(app), options = std::move(options)](
+             Loop& loop, const ListenInfo& listen) -> std::unique_ptr<Service> {
+    return std::make_unique<http::HttpContext>(loop, listen, app, options);
+  };
+}
+
+} // namespace lithe

@@ -1,0 +1,66 @@
+// Socket helpers for backends.
+#include <lithe/detail/net.hpp>
+
+#include <arpa/inet.h>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+namespace lithe::detail {
+
+int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0) {
+    ec = std::make_error_code(std::errc::address_not_available);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      ec = std::error_code(errno, std::system_category());
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, backlog) == 0) {
+      ec.clear();
+      break;
+    }
+    ec = std::error_code(errno, std::system_category());
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
+std::uint16_t local_port(int fd) noexcept {
+  PeerAddress a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, &a.sa, &len) != 0) return 0;
+  return ntohs(a.sa.sa_family == AF_INET6 ? a.v6.sin6_port : a.v4.sin_port);
+}
+
+std::size_t format_address(const PeerAddress& a, char* out, std::size_t cap) noexcept {
+  const void* src = a.sa.sa_family == AF_INET6 ? static_cast<const void*>(&a.v6.sin6_addr)
+                                               : static_cast<const void*>(&a.v4.sin_addr);
+  if (!::inet_ntop(a.sa.sa_family, src, out, static_cast<socklen_t>(cap))) return 0;
+  return std::strlen(out);
+}
+
+void set_nodelay(int fd) noexcept {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+} // namespace lithe::detail

@@ -1,0 +1,90 @@
+// Running an app: lithe::Server picks a backend by name and serves an app with the HTTP/1.1
+// engine; lithe::run is the whole program around it, with the flags every lithe app takes
+// (--backend, --host, --port, --threads, --log, --help), signals and a graceful stop.
+#pragma once
+
+#include <lithe/app.hpp>
+#include <lithe/backend.hpp>
+#include <lithe/http.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace lithe {
+
+struct ServerOptions {
+  std::string backend = "epoll";
+  ListenConfig listen;
+  HttpOptions http;
+  /// Graceful stop: in-flight requests get this long to finish; the rest are closed.
+  std::chrono::milliseconds stop_deadline{5'000};
+};
+
+class Server {
+public:
+  explicit Server(App app, ServerOptions options = {});
+  ~Server(); // stops, if running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds and starts the workers; returns what failed (an unknown backend, a bind error).
+  std::error_code start();
+  /// The bound port (after start; useful with port 0).
+  std::uint16_t port() const noexcept;
+  /// Graceful stop within the options' deadline. Returns when every worker ended.
+  void stop();
+  /// Blocks until the workers end.
+  void wait();
+  WorkerStats stats() const;
+  const ServerOptions& options() const noexcept { return options_; }
+
+private:
+  App app_;
+  ServerOptions options_;
+  std::unique_ptr<Backend> backend_;
+};
+
+/// The names of the backends linked in ("epoll", "uv").
+std::vector<std::string> backend_names();
+
+/// The common command line of lithe apps.
+struct CommandLine {
+  ServerOptions server;
+  std::string log = "off"; // off | common | json
+  std::string tls_cert, tls_key;
+  std::map<std::string, std::string> extra; // the app's own flags
+  bool help = false;
+  std::string error; // set when the flags are wrong
+};
+
+/// An app's own flag: `--name VALUE`, described in --help.
+struct ExtraFlag {
+  std::string name;
+  std::string help;
+  std::string default_value;
+};
+
+CommandLine parse_command_line(int argc, const char* const* argv, const ServerOptions& defaults,
+                               const std::vector<ExtraFlag>& extra = {});
+
+struct Program {
+  std::string name;        // "lithe-hello": the listening line and messages use it
+  std::string description; // one line for --help
+  ServerOptions defaults;
+  std::vector<ExtraFlag> extra_flags;
+};
+
+/// The whole program: parse the flags, build the app (with the chosen logger around it),
+/// start, print "NAME listening on http://HOST:PORT (BACKEND, N threads)", wait for SIGTERM
+/// or SIGINT, stop gracefully and return 0 (1 if it could not start, 2 for bad flags).
+int run(const Program& program, int argc, char** argv,
+        const std::function<App(const CommandLine&)>& make_app);
+int run(const Program& program, int argc, char** argv, App app);
+
+} // namespace lithe

@@ -1,0 +1,253 @@
+// Server and run(): the backend registry, the common flags, signals and the graceful stop.
+#include <lithe/backends/epoll.hpp>
+#include <lithe/server.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <pthread.h>
+#include <stdexcept>
+
+namespace lithe {
+
+namespace {
+
+void register_backends() {
+  static bool done = [] {
+    backends().push_back({"epoll", [] { return backend::make_epoll_backend(); }});
+    return true;
+  }();
+  (void)done;
+}
+
+} // namespace
+
+std::vector<std::string> backend_names() {
+  register_backends();
+  std::vector<std::string> names;
+  for (const BackendInfo& b : backends())
+    names.push_back(b.name);
+  return names;
+}
+
+Server::Server(App app, ServerOptions options)
+    : app_(std::move(app)), options_(std::move(options)) {}
+
+Server::~Server() {
+  stop();
+}
+
+std::error_code Server::start() {
+  register_backends();
+  // A peer that vanished must not kill the process: socket writes use MSG_NOSIGNAL, but
+  // sendfile(2) can still raise SIGPIPE.
+  struct sigaction old {};
+  if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
+  backend_ = make_backend(options_.backend);
+  if (!backend_) return std::make_error_code(std::errc::invalid_argument);
+  std::error_code ec = backend_->start(options_.listen, http_service(app_, options_.http));
+  if (ec) backend_.reset();
+  return ec;
+}
+
+std::uint16_t Server::port() const noexcept {
+  return backend_ ? backend_->port() : 0;
+}
+
+void Server::stop() {
+  if (backend_) backend_->stop(options_.stop_deadline);
+}
+
+void Server::wait() {
+  if (backend_) backend_->wait();
+}
+
+WorkerStats Server::stats() const {
+  return backend_ ? backend_->stats() : WorkerStats{};
+}
+
+// ---- The command line
+
+namespace {
+
+bool parse_int(std::string_view s, long lo, long hi, long& out) {
+  long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+std::string usage(const Program& p) {
+  std::string names;
+  for (const std::string& n : backend_names())
+    names += (names.empty() ? "" : "|") + n;
+  std::string u = "usage: " + p.name + " [options]\n";
+  if (!p.description.empty()) u += p.description + "\n";
+  u += "\noptions:\n";
+  u += "  --backend " + names + "  server backend (default " + p.defaults.backend + ")\n";
+  u += "  --host HOST            address to listen on (default " + p.defaults.listen.host + ")\n";
+  u += "  --port PORT            port, 0 for any (default " +
+       std::to_string(p.defaults.listen.port) + ")\n";
+  u += "  --threads N            worker threads, one loop each (default " +
+       std::to_string(p.defaults.listen.threads) + ")\n";
+  u += "  --log off|common|json  request log on stdout (default off)\n";
+  u += "  --tls-cert FILE        TLS certificate (PEM)\n";
+  u += "  --tls-key FILE         TLS private key (PEM)\n";
+  for (const ExtraFlag& f : p.extra_flags) {
+    std::string left = "  --" + f.name + " VALUE";
+    if (left.size() < 25) left.resize(25, ' ');
+    u += left + f.help;
+    if (!f.default_value.empty()) u += " (default " + f.default_value + ")";
+    u += "\n";
+  }
+  u += "  --help                 this text\n";
+  return u;
+}
+
+} // namespace
+
+CommandLine parse_command_line(int argc, const char* const* argv, const ServerOptions& defaults,
+                               const std::vector<ExtraFlag>& extra) {
+  CommandLine cl;
+  cl.server = defaults;
+  for (const ExtraFlag& f : extra)
+    cl.extra[f.name] = f.default_value;
+  auto fail = [&cl](std::string msg) {
+    if (cl.error.empty()) cl.error = std::move(msg);
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      cl.help = true;
+      continue;
+    }
+    if (!arg.starts_with("--")) {
+      fail("unexpected argument '" + std::string(arg) + "'");
+      continue;
+    }
+    std::string_view name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string_view::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+      has_value = true;
+    }
+    if (!has_value) {
+      fail("--" + std::string(name) + " needs a value");
+      continue;
+    }
+    long n = 0;
+    if (name == "backend") {
+      cl.server.backend = value;
+      auto names = backend_names();
+      if (std::find(names.begin(), names.end(), value) == names.end())
+        fail("unknown backend '" + std::string(value) + "'");
+    } else if (name == "host") {
+      cl.server.listen.host = value;
+    } else if (name == "port") {
+      if (parse_int(value, 0, 65535, n))
+        cl.server.listen.port = static_cast<std::uint16_t>(n);
+      else
+        fail("--port must be a number from 0 to 65535, not '" + std::string(value) + "'");
+    } else if (name == "threads") {
+      if (parse_int(value, 1, 256, n))
+        cl.server.listen.threads = static_cast<int>(n);
+      else
+        fail("--threads must be a number from 1 to 256, not '" + std::string(value) + "'");
+    } else if (name == "log") {
+      if (value == "off" || value == "common" || value == "json")
+        cl.log = value;
+      else
+        fail("--log must be off, common or json, not '" + std::string(value) + "'");
+    } else if (name == "tls-cert") {
+      cl.tls_cert = value;
+    } else if (name == "tls-key") {
+      cl.tls_key = value;
+    } else if (cl.extra.count(std::string(name))) {
+      cl.extra[std::string(name)] = value;
+    } else {
+      fail("unknown option --" + std::string(name));
+    }
+  }
+  if (!cl.tls_cert.empty() || !cl.tls_key.empty())
+    fail("TLS (--tls-cert/--tls-key) is not available in this build yet");
+  return cl;
+}
+
+namespace {
+
+App with_logger(App app, const std::string& mode) {
+  if (mode == "off") return app;
+  throw std::runtime_error("--log " + mode + " needs the CommonLogger middleware (not built yet)");
+}
+
+} // namespace
+
+int run(const Program& program, int argc, char** argv,
+        const std::function<App(const CommandLine&)>& make_app) {
+  CommandLine cl = parse_command_line(argc, argv, program.defaults, program.extra_flags);
+  if (cl.help) {
+    std::cout << usage(program);
+    return 0;
+  }
+  if (!cl.error.empty()) {
+    std::cerr << program.name << ": " << cl.error << "\n\n" << usage(program);
+    return 2;
+  }
+  App app;
+  try {
+    app = with_logger(make_app(cl), cl.log);
+  } catch (const std::exception& e) {
+    std::cerr << program.name << ": " << e.what() << "\n";
+    return 1;
+  }
+
+  // Signals go to this thread only: block them before the workers start (they inherit the
+  // mask), then wait for one here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  Server server(std::move(app), cl.server);
+  if (std::error_code ec = server.start()) {
+    std::cerr << program.name << ": cannot listen on " << cl.server.listen.host << ":"
+              << cl.server.listen.port << " with the " << cl.server.backend
+              << " backend: " << ec.message() << "\n";
+    return 1;
+  }
+  const ListenConfig& l = cl.server.listen;
+  std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
+  std::cout << program.name << " listening on http://" << host << ":" << server.port() << " ("
+            << cl.server.backend << ", " << l.threads << (l.threads == 1 ? " thread)" : " threads)")
+            << std::endl;
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  WorkerStats before = server.stats();
+  std::cerr << program.name << " stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": "
+            << before.connections << " connections open, " << before.awaiting
+            << " requests awaiting, " << before.bodies << " bodies and " << before.sockets
+            << " sockets open" << std::endl;
+  server.stop();
+  WorkerStats after = server.stats();
+  std::cerr << program.name << " stopped: " << after.requests
+            << " requests served; left alive: " << after.exchanges << " exchanges, " << after.bodies
+            << " bodies, " << after.sockets << " sockets" << std::endl;
+  return 0;
+}
+
+int run(const Program& program, int argc, char** argv, App app) {
+  return run(program, argc, argv, [&app](const CommandLine&) { return app; });
+}
+
+} // namespace lithe
