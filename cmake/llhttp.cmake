@@ -12,4 +12,6 @@ add_library(lithe_llhttp STATIC
   ${LITHE_LLHTTP_SRC_DIR}/llhttp.c)
 target_include_directories(lithe_llhttp SYSTEM PUBLIC $<BUILD_INTERFACE:${LITHE_LLHTTP_INCLUDE_DIR}>)
 set_target_properties(lithe_llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+# Strict mode: bare LF, obsolete line folding and other lenient parses are errors (RFC 9112).
+target_compile_definitions(lithe_llhttp PUBLIC LLHTTP_STRICT_MODE=1)
 target_compile_options(lithe_llhttp PRIVATE -O2 -w)

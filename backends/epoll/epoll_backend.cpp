@@ -56,7 +56,7 @@ public:
   // Watcher
   void on_events(std::uint32_t events) override;
 
-  void read_some();
+  void read_some(bool peer_closed = false);
   void fail(CloseReason why) noexcept;
   void finalize() noexcept;
 
@@ -158,10 +158,11 @@ void EpollConn::on_events(std::uint32_t events) {
     return;
   }
   if ((events & EPOLLOUT) && writing_) continue_write();
-  if (!closed_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) read_some();
+  if (!closed_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+    read_some((events & (EPOLLRDHUP | EPOLLHUP)) != 0);
 }
 
-void EpollConn::read_some() {
+void EpollConn::read_some(bool peer_closed) {
   if (closed_ || eof_) return;
   if (paused_) return; // resume_reading() comes back here
   char* buf = worker_.read_buf;
@@ -172,8 +173,9 @@ void EpollConn::read_some() {
       handler->on_read(buf, static_cast<std::size_t>(n));
       if (closed_ || paused_) return;
       // Edge-triggered: a short read drained the socket; bytes arriving later raise a new
-      // edge. A full read may have left more: keep going.
-      if (static_cast<std::size_t>(n) < cap) return;
+      // edge. A full read may have left more: keep going. A FIN that came with the bytes
+      // raises no edge of its own, so then read on to the EOF.
+      if (static_cast<std::size_t>(n) < cap && !peer_closed) return;
       continue;
     }
     if (n == 0) {

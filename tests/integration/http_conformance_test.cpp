@@ -1,0 +1,497 @@
+// The backend conformance suite, part 1: HTTP/1.1 over real sockets (RFC 9112), run once
+// per backend (LITHE_BACKENDS). Raw sockets for byte-exact cases, curl for a real client.
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <thread>
+
+using namespace lithe;
+using namespace lithe::test;
+
+namespace {
+HttpOptions quick_timeouts() {
+  HttpOptions o;
+  o.request_timeout = 300ms;
+  o.idle_timeout = 300ms;
+  return o;
+}
+} // namespace
+
+TEMPLATE_TEST_CASE("GET / answers Hello, World! with Content-Length, Date and Server",
+                   "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->version == "HTTP/1.1");
+  CHECK(r->body == "Hello, World!");
+  CHECK(r->header("Content-Length") == "13");
+  CHECK(r->header("Content-Type") == "text/plain");
+  CHECK(r->header("Server") == "lithe");
+  REQUIRE(r->header("Date"));
+  CHECK(std::regex_match(*r->header("Date"),
+                         std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")));
+  CHECK_FALSE(r->header("Connection")); // keep-alive is HTTP/1.1's default
+}
+
+TEMPLATE_TEST_CASE("Keep-alive serves many requests on one connection", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(c.send(get("/path?i=" + std::to_string(i))));
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->body == "/path?i=" + std::to_string(i));
+  }
+  CHECK(s.stats().requests == 5);
+}
+
+TEMPLATE_TEST_CASE("HTTP/1.0 closes unless asked to keep alive", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  {
+    RawClient c(s.port());
+    REQUIRE(c.send("GET / HTTP/1.0\r\n\r\n")); // no Host needed in 1.0
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->header("Connection") == "close");
+    CHECK(c.closed_by_peer());
+  }
+  {
+    RawClient c(s.port());
+    REQUIRE(c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->header("Connection") == "keep-alive");
+    REQUIRE(c.send("GET /path HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r2 = c.read_response();
+    REQUIRE(r2);
+    CHECK(r2->body == "/path");
+  }
+}
+
+TEMPLATE_TEST_CASE("Connection: close from the client is honoured", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/", "Connection: close\r\n")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->header("Connection") == "close");
+  CHECK(c.closed_by_peer());
+}
+
+TEMPLATE_TEST_CASE("Pipelined requests are answered in order", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  std::string burst;
+  for (int i = 0; i < 32; ++i)
+    burst += get("/path?n=" + std::to_string(i));
+  REQUIRE(c.send(burst));
+  for (int i = 0; i < 32; ++i) {
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->body == "/path?n=" + std::to_string(i));
+  }
+}
+
+TEMPLATE_TEST_CASE("Pipelining behind an async answer keeps the order", "[http][async]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/delay/50") + get("/path?after") + get("/delay/10") + get("/path?last")));
+  auto a = c.read_response(), b = c.read_response(), d = c.read_response(), e = c.read_response();
+  REQUIRE((a && b && d && e));
+  CHECK(a->body == "waited 50 ms\n");
+  CHECK(b->body == "/path?after");
+  CHECK(d->body == "waited 10 ms\n");
+  CHECK(e->body == "/path?last");
+}
+
+TEMPLATE_TEST_CASE("A request arriving one byte at a time is parsed whole", "[http]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  std::string req = "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: text/x-test\r\n"
+                    "X-Long-Header: " + std::string(300, 'v') + "\r\nContent-Length: 11\r\n\r\nhello world";
+  req += get("/path?second");
+  REQUIRE(c.send_in_pieces(req, 1));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "hello world");
+  CHECK(r->header("Content-Type") == "text/x-test");
+  auto r2 = c.read_response();
+  REQUIRE(r2);
+  CHECK(r2->body == "/path?second");
+}
+
+TEMPLATE_TEST_CASE("A chunked request body arrives whole, extensions and trailers ignored",
+                   "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "hello world");
+  // Split at every byte too.
+  RawClient d(s.port());
+  REQUIRE(d.send_in_pieces("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                           1));
+  auto r2 = d.read_response();
+  REQUIRE(r2);
+  CHECK(r2->body == "abcde");
+}
+
+TEMPLATE_TEST_CASE("A deferrable body without a length goes out chunked", "[http][async]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/stream/3") + get("/path?after")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->chunked);
+  CHECK(r->body == "chunk 3\nchunk 2\nchunk 1\n");
+  auto r2 = c.read_response();
+  REQUIRE(r2);
+  CHECK(r2->body == "/path?after"); // the chunked body ended cleanly: keep-alive survived
+}
+
+TEMPLATE_TEST_CASE("An HTTP/1.0 client gets a streamed body delimited by close", "[http][async]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("GET /stream/2 HTTP/1.0\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK_FALSE(r->chunked);
+  CHECK(r->header("Connection") == "close");
+  CHECK(r->body == "chunk 2\nchunk 1\n");
+}
+
+TEMPLATE_TEST_CASE("Expect: 100-continue gets 100 before the body is sent", "[http]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n"
+                 "Expect: 100-continue\r\n\r\n"));
+  auto interim = c.read_response();
+  REQUIRE(interim);
+  CHECK(interim->status == 100);
+  REQUIRE(c.send("data"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "data");
+}
+
+TEMPLATE_TEST_CASE("An expectation other than 100-continue is 417", "[http][limits]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/", "Expect: teapot\r\n")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 417);
+  CHECK(c.closed_by_peer());
+}
+
+TEMPLATE_TEST_CASE("HEAD drops the body but keeps Content-Length", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("HEAD / HTTP/1.1\r\nHost: test\r\n\r\n"));
+  auto r = c.read_response(5s, true);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("Content-Length") == "13");
+  // Had a body been sent, it would be read as the next response's start.
+  REQUIRE(c.send(get("/path?next")));
+  auto r2 = c.read_response();
+  REQUIRE(r2);
+  CHECK(r2->status == 200);
+  CHECK(r2->body == "/path?next");
+  REQUIRE(c.send("HEAD /stream/2 HTTP/1.1\r\nHost: test\r\n\r\n" + get("/path?after")));
+  auto h = c.read_response(5s, true);
+  REQUIRE(h);
+  CHECK_FALSE(h->header("Transfer-Encoding"));
+  auto r3 = c.read_response();
+  REQUIRE(r3);
+  CHECK(r3->body == "/path?after");
+}
+
+TEMPLATE_TEST_CASE("The env names the request as Rack does", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("GET /env?a=1 HTTP/1.1\r\nHost: example.org:1234\r\nX-Test: yes\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "REQUEST_METHOD=GET\nSCRIPT_NAME=\nPATH_INFO=/env\nQUERY_STRING=a=1\n"
+                   "SERVER_NAME=example.org\nSERVER_PORT=1234\nSERVER_PROTOCOL=HTTP/1.1\n"
+                   "REMOTE_ADDR=127.0.0.1\nHTTP_X_TEST=yes\nlithe.url_scheme=http\n");
+}
+
+TEMPLATE_TEST_CASE("Every request passes Lint on the way in and out", "[http]", LITHE_BACKENDS) {
+  HttpOptions o;
+  o.lint = true;
+  TestServer s(TestType::name, conformance_app(), o);
+  std::size_t before = lint_violation_count();
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/") + get("/env?x") + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi" +
+                 get("/stream/2") + get("/delay/5") + "GET /path HTTP/1.0\r\n\r\n"));
+  for (int i = 0; i < 6; ++i)
+    REQUIRE(c.read_response());
+  CHECK(lint_violation_count() == before);
+}
+
+// ---- Limits: each answer is the right status, then the connection closes.
+
+namespace {
+void expect_refused(std::uint16_t port, const std::string& request, int status) {
+  RawClient c(port);
+  c.send(request);
+  auto r = c.read_response();
+  INFO("request: " << request.substr(0, 120));
+  REQUIRE(r);
+  CHECK(r->status == status);
+  CHECK(r->header("Connection") == "close");
+  CHECK(c.closed_by_peer());
+}
+} // namespace
+
+TEMPLATE_TEST_CASE("Oversized heads are 431, long targets 414, large bodies 413", "[http][limits]",
+                   LITHE_BACKENDS) {
+  HttpOptions o;
+  o.max_header_bytes = 2048;
+  o.max_uri_bytes = 512;
+  o.max_body_bytes = 1000;
+  o.max_headers = 20;
+  TestServer s(TestType::name, conformance_app(), o);
+  expect_refused(s.port(), get("/", "X-Big: " + std::string(3000, 'a') + "\r\n"), 431);
+  std::string many;
+  for (int i = 0; i < 25; ++i)
+    many += "X-H" + std::to_string(i) + ": v\r\n";
+  expect_refused(s.port(), get("/", many), 431);
+  expect_refused(s.port(), get("/" + std::string(600, 'p')), 414);
+  expect_refused(s.port(), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413);
+  std::string chunked = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i)
+    chunked += "64\r\n" + std::string(100, 'c') + "\r\n";
+  expect_refused(s.port(), chunked, 413);
+  // A body under the limit still passes.
+  RawClient ok(s.port());
+  ok.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b'));
+  auto r = ok.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+TEMPLATE_TEST_CASE("Malformed requests are 400 and close the connection", "[http][limits]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  expect_refused(s.port(), "GARBAGE\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\n\r\n", 400); // no Host
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nX-Ctl: a\x01z\r\n\r\n", 400);
+  expect_refused(s.port(), "GET /\x7f HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", 400);
+}
+
+TEMPLATE_TEST_CASE("Request smuggling shapes are refused with 400", "[http][limits]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  // Content-Length with Transfer-Encoding.
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                 400);
+  // Two different Content-Lengths, in two fields or one.
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+                 400);
+  expect_refused(s.port(), "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4, 5\r\n\r\nabcde",
+                 400);
+  // Transfer-Encoding in HTTP/1.0, and a coding that is not chunked.
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                 501);
+  // Obsolete line folding and a space before the colon.
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nX-Fold: a\r\n b\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nContent-Length : 0\r\n\r\n", 400);
+}
+
+TEMPLATE_TEST_CASE("Other HTTP versions are 505", "[http][limits]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  expect_refused(s.port(), "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
+}
+
+TEMPLATE_TEST_CASE("A request that stalls gets 408 and a silent connection is closed",
+                   "[http][timeouts]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app(), quick_timeouts());
+  {
+    RawClient c(s.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: t\r\n")); // the head never ends
+    auto r = c.read_response(3s);
+    REQUIRE(r);
+    CHECK(r->status == 408);
+    CHECK(c.closed_by_peer(3s));
+  }
+  {
+    RawClient c(s.port()); // connects, says nothing
+    CHECK(c.closed_by_peer(3s));
+  }
+  {
+    RawClient c(s.port()); // body promised, never sent
+    REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc"));
+    auto r = c.read_response(3s);
+    REQUIRE(r);
+    CHECK(r->status == 408);
+  }
+}
+
+TEMPLATE_TEST_CASE("An idle keep-alive connection is closed after the idle timeout",
+                   "[http][timeouts]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app(), quick_timeouts());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/")));
+  REQUIRE(c.read_response());
+  CHECK(c.closed_by_peer(3s));
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (s.stats().connections != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms); // the server frees the connection just after closing it
+  CHECK(s.stats().connections == 0);
+}
+
+TEMPLATE_TEST_CASE("Keep-alive survives an async response", "[http][async]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(c.send(get("/delay/20")));
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->body == "waited 20 ms\n");
+  }
+}
+
+TEMPLATE_TEST_CASE("A client leaving mid-request or mid-response leaks nothing", "[http]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  {
+    RawClient c(s.port());
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nhalf");
+  }
+  {
+    RawClient c(s.port());
+    c.send(get("/delay/5000")); // leaves while the app is still working
+    REQUIRE(c.read_bytes(1, 50ms).empty());
+  }
+  {
+    RawClient c(s.port());
+    c.set_receive_buffer(4096);
+    c.send(get("/big/" + std::to_string(32 << 20))); // leaves with most of 32 MiB unsent
+    CHECK(c.read_bytes(1000).size() == 1000);
+  }
+  CHECK(s.settles());
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (s.stats().connections != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(s.stats().connections == 0);
+}
+
+TEMPLATE_TEST_CASE("A slow reader gets every byte of a large body", "[http]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  const std::size_t n = 8 << 20;
+  REQUIRE(c.send(get("/big/" + std::to_string(n))));
+  // A slow reader: it takes 16 KiB at a time with a pause, so the server's writes stall on
+  // a full socket and must resume on writability, many times over.
+  std::string got;
+  while (got.size() < n + 200) {
+    std::string piece = c.read_bytes(16384, 5s);
+    if (piece.empty()) break;
+    got += piece;
+    std::this_thread::sleep_for(100us);
+    if (got.find("\r\n\r\n") != std::string::npos &&
+        got.size() - got.find("\r\n\r\n") - 4 >= n)
+      break;
+  }
+  std::string body = got.substr(got.find("\r\n\r\n") + 4);
+  REQUIRE(body.size() == n);
+  for (std::size_t i = 0; i < n; i += 1000)
+    if (body[i] != static_cast<char>('a' + (i / 1000) % 26)) FAIL("byte " << i << " differs");
+  REQUIRE(c.send(get("/path?after")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "/path?after");
+}
+
+TEMPLATE_TEST_CASE("Thousands of concurrent connections are each answered", "[http][scale]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  const int n = 3000;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<RawClient>(s.port()));
+    REQUIRE(clients.back()->connected());
+  }
+  for (int i = 0; i < n; ++i)
+    REQUIRE(clients[i]->send(get("/path?c=" + std::to_string(i))));
+  int ok = 0;
+  for (int i = 0; i < n; ++i) {
+    auto r = clients[i]->read_response();
+    ok += r && r->body == "/path?c=" + std::to_string(i);
+  }
+  CHECK(ok == n);
+  CHECK(s.stats().connections == n);
+}
+
+TEMPLATE_TEST_CASE("Graceful stop finishes requests in flight, then closes", "[http][stop]",
+                   LITHE_BACKENDS) {
+  auto s = std::make_unique<TestServer>(TestType::name, conformance_app());
+  RawClient busy(s->port()), idle(s->port());
+  REQUIRE(busy.send(get("/delay/300")));
+  REQUIRE(idle.send(get("/")));
+  REQUIRE(idle.read_response());
+  REQUIRE(busy.read_bytes(1, 50ms).empty()); // the app is still working on it
+  std::thread stopper([&s] { s->server().stop(); });
+  auto r = busy.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "waited 300 ms\n");
+  CHECK(r->header("Connection") == "close");
+  CHECK(busy.closed_by_peer());
+  CHECK(idle.closed_by_peer());
+  stopper.join();
+  RawClient late(s->port());
+  CHECK_FALSE(late.connected()); // no longer listening
+}
+
+TEMPLATE_TEST_CASE("curl gets, posts chunked, sends Expect and speaks HTTP/1.0", "[http][curl]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  auto r = run_process({"curl", "-sS", "--max-time", "10", s.url("/")});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "Hello, World!");
+  std::string big(300000, 'z');
+  r = run_process({"curl", "-sS", "--max-time", "10", "-H", "Transfer-Encoding: chunked",
+                   "-H", "Content-Type: text/plain", "--data-binary", "@-", s.url("/echo")},
+                  20s, big);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == big);
+  r = run_process({"curl", "-sS", "--max-time", "10", "-H", "Expect: 100-continue",
+                   "--data-binary", "@-", s.url("/echo")},
+                  20s, "expected");
+  CHECK(r.out == "expected");
+  r = run_process({"curl", "-sS", "--max-time", "10", "--http1.0", "-i", s.url("/")});
+  CHECK(r.out.find("Connection: close") != std::string::npos);
+  r = run_process({"curl", "-sS", "--max-time", "10", "-I", s.url("/")});
+  CHECK(r.out.find("Content-Length: 13") != std::string::npos);
+}

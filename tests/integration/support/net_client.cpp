@@ -1,0 +1,352 @@
+// Test support: in-process servers, a raw client with deadlines, bounded subprocesses.
+#include "net_client.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace lithe::test {
+
+namespace {
+
+ServerOptions options_for(std::string backend, HttpOptions http, int threads) {
+  ServerOptions o;
+  o.backend = std::move(backend);
+  o.listen.host = "127.0.0.1";
+  o.listen.port = 0;
+  o.listen.threads = threads;
+  o.http = std::move(http);
+  o.stop_deadline = 2s;
+  return o;
+}
+
+int remaining_ms(std::chrono::steady_clock::time_point until) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  until - std::chrono::steady_clock::now())
+                  .count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+} // namespace
+
+TestServer::TestServer(std::string backend, App app, HttpOptions http, int threads)
+    : server_(std::move(app), options_for(std::move(backend), std::move(http), threads)) {
+  if (std::error_code ec = server_.start())
+    throw std::runtime_error("test server did not start: " + ec.message());
+}
+
+TestServer::~TestServer() { server_.stop(); }
+
+bool TestServer::settles(std::chrono::milliseconds within) const {
+  auto until = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    WorkerStats s = server_.stats();
+    if (s.exchanges == 0 && s.awaiting == 0 && s.bodies == 0 && s.sockets == 0) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(5ms); // polling a counter, bounded: not synchronisation
+  }
+}
+
+std::string TestServer::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port()) + std::string(path);
+}
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+  for (const auto& [n, v] : headers)
+    if (iequals(n, name)) return v;
+  return std::nullopt;
+}
+
+std::size_t HttpResponse::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (const auto& h : headers)
+    n += iequals(h.first, name);
+  return n;
+}
+
+RawClient::RawClient(std::uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool RawClient::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool RawClient::send_in_pieces(std::string_view bytes, std::size_t piece) {
+  for (std::size_t i = 0; i < bytes.size(); i += piece)
+    if (!send(bytes.substr(i, piece))) return false;
+  return true;
+}
+
+void RawClient::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+void RawClient::set_receive_buffer(int bytes) {
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+bool RawClient::fill(std::chrono::steady_clock::time_point until) {
+  if (eof_) return false;
+  pollfd p{fd_, POLLIN, 0};
+  int r = ::poll(&p, 1, remaining_ms(until));
+  if (r <= 0) return false;
+  char tmp[65536];
+  ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+  if (n <= 0) {
+    eof_ = true;
+    return false;
+  }
+  buf_.append(tmp, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::string RawClient::read_bytes(std::size_t n, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (buf_.size() < n && fill(until)) {
+  }
+  std::string out = buf_.substr(0, std::min(n, buf_.size()));
+  buf_.erase(0, out.size());
+  return out;
+}
+
+bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!eof_) {
+    if (!fill(until) && !eof_) return false;
+    buf_.clear();
+  }
+  return true;
+}
+
+std::optional<HttpResponse> RawClient::read_response(std::chrono::milliseconds deadline,
+                                                     bool head) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  std::size_t end;
+  while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+    if (!fill(until)) return std::nullopt;
+  HttpResponse r;
+  std::string_view h(buf_.data(), end);
+  std::size_t line_end = h.find("\r\n");
+  std::string_view status_line = h.substr(0, line_end);
+  r.version = std::string(status_line.substr(0, 8));
+  std::from_chars(status_line.data() + 9, status_line.data() + 12, r.status);
+  if (status_line.size() > 13) r.reason = std::string(status_line.substr(13));
+  std::size_t pos = line_end == std::string_view::npos ? h.size() : line_end + 2;
+  while (pos < h.size()) {
+    std::size_t e = h.find("\r\n", pos);
+    if (e == std::string_view::npos) e = h.size();
+    std::string_view line = h.substr(pos, e - pos);
+    std::size_t colon = line.find(':');
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ')
+      value.remove_prefix(1);
+    r.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+    pos = e + 2;
+  }
+  buf_.erase(0, end + 4);
+  if (head || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304)
+    return r;
+  if (auto te = r.header("transfer-encoding"); te && iequals(*te, "chunked")) {
+    r.chunked = true;
+    for (;;) {
+      std::size_t e;
+      while ((e = buf_.find("\r\n")) == std::string::npos)
+        if (!fill(until)) return std::nullopt;
+      std::size_t size = 0;
+      std::from_chars(buf_.data(), buf_.data() + e, size, 16);
+      while (buf_.size() < e + 2 + size + 2)
+        if (!fill(until)) return std::nullopt;
+      r.body.append(buf_, e + 2, size);
+      buf_.erase(0, e + 2 + size + 2);
+      if (size == 0) return r;
+    }
+  }
+  if (auto cl = r.header("content-length")) {
+    std::size_t n = std::stoull(*cl);
+    while (buf_.size() < n)
+      if (!fill(until)) return std::nullopt;
+    r.body = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return r;
+  }
+  while (fill(until)) { // close-delimited
+  }
+  if (!eof_) return std::nullopt;
+  r.body = std::move(buf_);
+  buf_.clear();
+  return r;
+}
+
+std::string get(std::string_view path, std::string_view extra_headers) {
+  std::string r = "GET ";
+  r.append(path);
+  r.append(" HTTP/1.1\r\nHost: test\r\n");
+  r.append(extra_headers);
+  r.append("\r\n");
+  return r;
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds deadline,
+                          std::string_view stdin_data, const std::vector<std::string>& env) {
+  ProcessResult result;
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) return result;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    env_strings.emplace_back(*e);
+  for (const std::string& e : env)
+    env_strings.push_back(e);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (rc != 0) {
+    ::close(in[1]);
+    ::close(out[0]);
+    ::close(err[0]);
+    result.err = std::string("cannot run ") + argv[0] + ": " + std::strerror(rc);
+    return result;
+  }
+  std::thread feeder([fd = in[1], data = std::string(stdin_data)] {
+    std::string_view left = data;
+    while (!left.empty()) {
+      ssize_t n = ::write(fd, left.data(), left.size());
+      if (n <= 0) break;
+      left.remove_prefix(static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+  });
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    pollfd p[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
+    int r = ::poll(p, 2, remaining_ms(until));
+    if (r <= 0) break;
+    char tmp[65536];
+    for (int i = 0; i < 2; ++i) {
+      if (!(p[i].revents & (POLLIN | POLLHUP))) continue;
+      ssize_t n = ::read(p[i].fd, tmp, sizeof tmp);
+      if (n <= 0) {
+        (i == 0 ? out_open : err_open) = false;
+        continue;
+      }
+      (i == 0 ? result.out : result.err).append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+  int status = 0;
+  if (out_open || err_open) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    result.exit_code = -1;
+  } else {
+    ::waitpid(pid, &status, 0);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  feeder.join();
+  ::close(out[0]);
+  ::close(err[0]);
+  return result;
+}
+
+App conformance_app() {
+  return [](Env& env) -> Response {
+    std::string_view path = env.path();
+    if (path == "/") return {200, {{"Content-Type", "text/plain"}}, "Hello, World!"};
+    if (path == "/echo") {
+      std::string type(env.content_type().empty() ? "application/octet-stream" : env.content_type());
+      return {200, {{"Content-Type", std::move(type)}}, std::string(env.body())};
+    }
+    if (path == "/path") return {200, {}, std::string(env.target())};
+    if (path.starts_with("/delay/")) {
+      int ms = std::stoi(std::string(path.substr(7)));
+      Loop& loop = env.loop();
+      TimerId id = loop.add_timer(Millis(ms), [cb = env.async_callback(), ms] {
+        cb({200, {{"Content-Type", "text/plain"}}, "waited " + std::to_string(ms) + " ms\n"});
+      });
+      // A well-behaved async app: if the client leaves, stop the work and free its state.
+      env.on_close([&loop, id](CloseReason why) {
+        if (why != CloseReason::done) loop.cancel_timer(id);
+      });
+      return async;
+    }
+    if (path.starts_with("/stream/")) {
+      int n = std::stoi(std::string(path.substr(8)));
+      DeferrableBody body;
+      auto left = std::make_shared<int>(n);
+      Loop& loop = env.loop();
+      TimerId id = loop.add_periodic_timer(Millis(1), [body, left, &loop] {
+        if (*left > 0) body.write("chunk " + std::to_string((*left)--) + "\n");
+        if (*left == 0) body.succeed();
+      });
+      body.on_close([id, &loop](CloseReason) { loop.cancel_timer(id); });
+      return {200, {{"Content-Type", "text/plain"}}, body};
+    }
+    if (path.starts_with("/big/")) {
+      std::size_t n = std::stoull(std::string(path.substr(5)));
+      std::string s(n, 'x');
+      for (std::size_t i = 0; i < n; i += 1000)
+        s[i] = static_cast<char>('a' + (i / 1000) % 26);
+      return {200, {{"Content-Type", "application/octet-stream"}}, std::move(s)};
+    }
+    if (path == "/env") {
+      std::string out;
+      for (const char* k : {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
+                            "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
+                            "HTTP_X_TEST", "lithe.url_scheme"})
+        out += std::string(k) + "=" + std::string(env[k]) + "\n";
+      return {200, {{"Content-Type", "text/plain"}}, std::move(out)};
+    }
+    return {404, {{"Content-Type", "text/plain"}}, "Not Found\n"};
+  };
+}
+
+} // namespace lithe::test
