@@ -7,16 +7,15 @@
 #include <lithe/backend.hpp>
 #include <lithe/backends/epoll.hpp>
 #include <lithe/detail/net.hpp>
+#include <lithe/detail/worker_pool.hpp>
 #include <lithe/log.hpp>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -102,6 +101,9 @@ public:
 
   void start(const ServiceFactory& factory);
   void begin_stop(Millis deadline);
+  void post_stop(Millis deadline) {
+    loop.post([this, deadline] { begin_stop(deadline); });
+  }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -229,19 +231,7 @@ std::size_t EpollConn::try_sendfile(int fd, std::uint64_t offset, std::size_t le
     ec = std::make_error_code(std::errc::broken_pipe);
     return 0;
   }
-  auto off = static_cast<off_t>(offset);
-  for (;;) {
-    ssize_t n = ::sendfile(fd_, fd, &off, len);
-    if (n > 0) return static_cast<std::size_t>(n);
-    if (n == 0) {
-      ec = std::make_error_code(std::errc::io_error); // the file is shorter than promised
-      return 0;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    ec = std::error_code(errno, std::system_category());
-    return 0;
-  }
+  return detail::send_file(fd_, fd, offset, len, ec);
 }
 
 void EpollConn::sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept {
@@ -408,82 +398,10 @@ void Worker::run(const ServiceFactory& factory) {
   service_.reset();
 }
 
-// ---- The backend
-
-class EpollBackend final : public Backend {
-public:
-  ~EpollBackend() override { stop(Millis(0)); }
-
-  std::string_view name() const noexcept override { return "epoll"; }
-
-  std::error_code start(const ListenConfig& config, ServiceFactory factory) override {
-    factory_ = std::move(factory);
-    int threads = config.threads < 1 ? 1 : config.threads;
-    std::uint16_t port = config.port;
-    std::vector<int> fds;
-    for (int i = 0; i < threads; ++i) {
-      std::error_code ec;
-      int fd = detail::listen_tcp(config.host, port, config.backlog, ec);
-      if (fd < 0) {
-        for (int f : fds)
-          ::close(f);
-        return ec;
-      }
-      if (port == 0) port = detail::local_port(fd); // the others join the same port
-      fds.push_back(fd);
-    }
-    port_ = port;
-    for (int fd : fds)
-      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}));
-    for (auto& w : workers_)
-      w->start(factory_);
-    started_ = true;
-    return {};
-  }
-
-  std::uint16_t port() const noexcept override { return port_; }
-
-  void stop(Millis deadline) override {
-    if (!started_) return;
-    if (!stopped_.exchange(true))
-      for (auto& w : workers_) {
-        Worker* raw = w.get();
-        raw->loop.post([raw, deadline] { raw->begin_stop(deadline); });
-      }
-    wait();
-  }
-
-  void wait() override {
-    for (auto& w : workers_)
-      w->join();
-  }
-
-  WorkerStats stats() const override {
-    WorkerStats sum;
-    for (const auto& w : workers_) {
-      WorkerStats s = w->stats();
-      sum.connections += s.connections;
-      sum.requests += s.requests;
-      sum.exchanges += s.exchanges;
-      sum.awaiting += s.awaiting;
-      sum.bodies += s.bodies;
-      sum.sockets += s.sockets;
-    }
-    return sum;
-  }
-
-private:
-  ServiceFactory factory_;
-  std::vector<std::unique_ptr<Worker>> workers_;
-  std::uint16_t port_ = 0;
-  bool started_ = false;
-  std::atomic<bool> stopped_{false};
-};
-
 } // namespace
 
 std::unique_ptr<Backend> make_epoll_backend() {
-  return std::make_unique<EpollBackend>();
+  return std::make_unique<detail::WorkerPool<Worker>>("epoll");
 }
 
 } // namespace lithe::backend

@@ -2,10 +2,12 @@
 #include <lithe/detail/net.hpp>
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 namespace lithe::detail {
@@ -56,6 +58,23 @@ std::size_t format_address(const PeerAddress& a, char* out, std::size_t cap) noe
                                                : static_cast<const void*>(&a.v4.sin_addr);
   if (!::inet_ntop(a.sa.sa_family, src, out, static_cast<socklen_t>(cap))) return 0;
   return std::strlen(out);
+}
+
+std::size_t send_file(int sock, int fd, std::uint64_t offset, std::size_t len,
+                      std::error_code& ec) noexcept {
+  auto off = static_cast<off_t>(offset);
+  for (;;) {
+    ssize_t n = ::sendfile(sock, fd, &off, len);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      ec = std::make_error_code(std::errc::io_error); // the file is shorter than promised
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    ec = std::error_code(errno, std::system_category());
+    return 0;
+  }
 }
 
 void set_nodelay(int fd) noexcept {

@@ -1,5 +1,6 @@
 // Server and run(): the backend registry, the common flags, signals and the graceful stop.
 #include <lithe/backends/epoll.hpp>
+#include <lithe/backends/uv.hpp>
 #include <lithe/server.hpp>
 
 #include <algorithm>
@@ -18,6 +19,7 @@ namespace {
 void register_backends() {
   static bool done = [] {
     backends().push_back({"epoll", [] { return backend::make_epoll_backend(); }});
+    backends().push_back({"uv", [] { return backend::make_uv_backend(); }});
     return true;
   }();
   (void)done;
@@ -42,8 +44,8 @@ Server::~Server() {
 
 std::error_code Server::start() {
   register_backends();
-  // A peer that vanished must not kill the process: socket writes use MSG_NOSIGNAL, but
-  // sendfile(2) can still raise SIGPIPE.
+  // A peer that vanished must not kill the process: epoll's writes use MSG_NOSIGNAL, but
+  // sendfile(2) and libuv's writev(2) can still raise SIGPIPE.
   struct sigaction old {};
   if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
     std::signal(SIGPIPE, SIG_IGN);

@@ -4,4 +4,4 @@
 
 #include "net_client.hpp"
 
-#define LITHE_BACKENDS lithe::test::Epoll
+#define LITHE_BACKENDS lithe::test::Epoll, lithe::test::Uv

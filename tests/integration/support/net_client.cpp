@@ -49,7 +49,9 @@ TestServer::TestServer(std::string backend, App app, HttpOptions http, int threa
     throw std::runtime_error("test server did not start: " + ec.message());
 }
 
-TestServer::~TestServer() { server_.stop(); }
+TestServer::~TestServer() {
+  server_.stop();
+}
 
 bool TestServer::settles(std::chrono::milliseconds within) const {
   auto until = std::chrono::steady_clock::now() + within;
@@ -113,7 +115,9 @@ bool RawClient::send_in_pieces(std::string_view bytes, std::size_t piece) {
   return true;
 }
 
-void RawClient::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void RawClient::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 void RawClient::set_receive_buffer(int bytes) {
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
@@ -178,8 +182,7 @@ std::optional<HttpResponse> RawClient::read_response(std::chrono::milliseconds d
     pos = e + 2;
   }
   buf_.erase(0, end + 4);
-  if (head || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304)
-    return r;
+  if (head || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304) return r;
   if (auto te = r.header("transfer-encoding"); te && iequals(*te, "chunked")) {
     r.chunked = true;
     for (;;) {
@@ -297,12 +300,20 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
   return result;
 }
 
+std::string big_body(std::size_t n) {
+  std::string s(n, 'x');
+  for (std::size_t i = 0; i < n; i += 1000)
+    s[i] = static_cast<char>('a' + (i / 1000) % 26);
+  return s;
+}
+
 App conformance_app() {
   return [](Env& env) -> Response {
     std::string_view path = env.path();
     if (path == "/") return {200, {{"Content-Type", "text/plain"}}, "Hello, World!"};
     if (path == "/echo") {
-      std::string type(env.content_type().empty() ? "application/octet-stream" : env.content_type());
+      std::string type(env.content_type().empty() ? "application/octet-stream"
+                                                  : env.content_type());
       return {200, {{"Content-Type", std::move(type)}}, std::string(env.body())};
     }
     if (path == "/path") return {200, {}, std::string(env.target())};
@@ -330,18 +341,24 @@ App conformance_app() {
       body.on_close([id, &loop](CloseReason) { loop.cancel_timer(id); });
       return {200, {{"Content-Type", "text/plain"}}, body};
     }
-    if (path.starts_with("/big/")) {
-      std::size_t n = std::stoull(std::string(path.substr(5)));
-      std::string s(n, 'x');
-      for (std::size_t i = 0; i < n; i += 1000)
-        s[i] = static_cast<char>('a' + (i / 1000) % 26);
-      return {200, {{"Content-Type", "application/octet-stream"}}, std::move(s)};
+    if (path.starts_with("/big/") || path.starts_with("/file/")) {
+      bool file = path.starts_with("/file/");
+      std::size_t n = std::stoull(std::string(path.substr(file ? 6 : 5)));
+      std::string s = big_body(n);
+      if (!file) return {200, {{"Content-Type", "application/octet-stream"}}, std::move(s)};
+      // The same bytes from a file, so the engine sends them with sendfile(2).
+      char name[] = "/tmp/lithe-file-XXXXXX";
+      int fd = ::mkstemp(name);
+      ::unlink(name);
+      if (fd < 0 || ::write(fd, s.data(), s.size()) != static_cast<ssize_t>(s.size()))
+        return {500, {}, "temporary file\n"};
+      return {200, {{"Content-Type", "application/octet-stream"}}, FileRange{File(fd), 0, n}};
     }
     if (path == "/env") {
       std::string out;
-      for (const char* k : {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING",
-                            "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
-                            "HTTP_X_TEST", "lithe.url_scheme"})
+      for (const char* k :
+           {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME",
+            "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "HTTP_X_TEST", "lithe.url_scheme"})
         out += std::string(k) + "=" + std::string(env[k]) + "\n";
       return {200, {{"Content-Type", "text/plain"}}, std::move(out)};
     }

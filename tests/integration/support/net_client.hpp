@@ -97,11 +97,15 @@ struct ProcessResult {
 };
 /// Runs a program (argv[0] found on PATH) with a deadline, capturing stdout and stderr.
 ProcessResult run_process(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds deadline = 20s, std::string_view stdin_data = "",
+                          std::chrono::milliseconds deadline = 20s,
+                          std::string_view stdin_data = "",
                           const std::vector<std::string>& env = {});
 
 /// An app with a few routes the suites share: /, /echo (body back), /delay/N (async, N ms),
 /// /stream/N (N chunks of a deferrable body), /big/N (N bytes).
 App conformance_app();
+/// n bytes of 'x' with a letter every 1000 bytes ('a' + i / 1000 % 26): what /big/N and
+/// /file/N answer, so a reader can check every byte arrived in place.
+std::string big_body(std::size_t n);
 
 } // namespace lithe::test

@@ -25,6 +25,10 @@ union PeerAddress {
 };
 /// "127.0.0.1" or "::1" into out; returns the length.
 std::size_t format_address(const PeerAddress& a, char* out, std::size_t cap) noexcept;
+/// sendfile(2) from `fd` at `offset` into the socket, without blocking: the bytes sent, 0 when
+/// the socket is full; `ec` on an error (io_error when the file is shorter than promised).
+std::size_t send_file(int sock, int fd, std::uint64_t offset, std::size_t len,
+                      std::error_code& ec) noexcept;
 /// Sets TCP_NODELAY: responses are written whole, so Nagle only adds latency.
 void set_nodelay(int fd) noexcept;
 

@@ -1,0 +1,359 @@
+// The libuv backend: N worker threads, each with its own UvLoop, its own SO_REUSEPORT
+// listener (libuv 1.44 has no reuseport flag: the socket is made by detail::listen_tcp and
+// handed over with uv_tcp_open) and its own Service. Reads land in one buffer per loop;
+// writes try uv_try_write first, then queue one uv_write; files go out with sendfile(2)
+// while the socket takes them, then in 64 KiB pread + uv_write steps (libuv has no
+// readiness callback for a uv_tcp that sendfile could wait on). It knows nothing of HTTP.
+#include "uv_loop.hpp"
+
+#include <lithe/backends/uv.hpp>
+#include <lithe/detail/net.hpp>
+#include <lithe/detail/worker_pool.hpp>
+#include <lithe/log.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <sys/uio.h>
+#include <thread>
+#include <unistd.h>
+
+namespace lithe::backend {
+
+namespace {
+
+// uv_buf_t is declared to match struct iovec on Unix, so the engine's iovecs pass as they are.
+static_assert(sizeof(uv_buf_t) == sizeof(iovec));
+static_assert(offsetof(uv_buf_t, base) == offsetof(iovec, iov_base));
+static_assert(offsetof(uv_buf_t, len) == offsetof(iovec, iov_len));
+
+const uv_buf_t* as_bufs(const iovec* iov) noexcept {
+  return reinterpret_cast<const uv_buf_t*>(iov);
+}
+
+std::error_code uv_error(int status) noexcept {
+  return {-status, std::system_category()}; // libuv's codes are negated errno values
+}
+
+class Worker;
+
+class UvConn final : public Transport {
+public:
+  explicit UvConn(Worker& w) noexcept : worker_(w) { tcp.data = this; }
+
+  // Transport
+  Loop& loop() noexcept override;
+  std::size_t try_write(const iovec* iov, int iovcnt, std::error_code& ec) noexcept override;
+  void write(const iovec* iov, int iovcnt) noexcept override;
+  bool can_sendfile() const noexcept override { return true; }
+  std::size_t try_sendfile(int fd, std::uint64_t offset, std::size_t len,
+                           std::error_code& ec) noexcept override;
+  void sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept override;
+  void pause_reading() noexcept override;
+  void resume_reading() noexcept override;
+  void shutdown_write() noexcept override;
+  void close() noexcept override { fail(CloseReason::done); }
+  std::size_t peer_address(char* out, std::size_t cap) const noexcept override {
+    return detail::format_address(peer, out, cap);
+  }
+
+  void start_reading() noexcept;
+  void fail(CloseReason why) noexcept;
+
+  uv_tcp_t tcp{};
+  detail::PeerAddress peer{};
+  TransportHandler* handler = nullptr;
+  UvConn* prev = nullptr; // the worker's connection list
+  UvConn* next = nullptr;
+
+private:
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_written(uv_write_t* req, int status);
+  static void on_closed(uv_handle_t* h);
+  void send_file_step() noexcept;
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp); }
+
+  Worker& worker_;
+  CloseReason reason_ = CloseReason::done;
+  bool paused_ = false;
+  bool eof_ = false;
+  bool closed_ = false;
+  uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
+  // A background file send: what is left of the range, and the chunk in flight.
+  int sf_fd_ = -1;
+  std::uint64_t sf_off_ = 0;
+  std::size_t sf_left_ = 0;
+  std::unique_ptr<char[]> sf_buf_;
+};
+
+class Worker {
+public:
+  Worker(int listen_fd, ListenInfo info) : listen_fd_(listen_fd), info_(info) {}
+  ~Worker() {
+    if (listen_fd_ >= 0) ::close(listen_fd_); // never handed to libuv (start failed)
+  }
+
+  void start(const ServiceFactory& factory) {
+    thread_ = std::thread([this, &factory] { run(factory); });
+  }
+  void post_stop(Millis deadline) {
+    loop.post([this, deadline] { begin_stop(deadline); });
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  WorkerStats stats() const {
+    std::lock_guard lock(stats_mu_);
+    return service_ ? service_->stats() : last_stats_;
+  }
+
+  void closed(UvConn* c) noexcept;
+
+  UvLoop loop;
+  char read_buf[64 * 1024];
+
+private:
+  static void on_connection(uv_stream_t* server, int status);
+  void accept_one();
+  void run(const ServiceFactory& factory);
+  void begin_stop(Millis deadline);
+  void close_listener() noexcept;
+
+  int listen_fd_;
+  ListenInfo info_;
+  uv_tcp_t listener_{};
+  bool listening_ = false;
+  std::unique_ptr<Service> service_;
+  mutable std::mutex stats_mu_;
+  WorkerStats last_stats_;
+  std::thread thread_;
+  UvConn* conns_ = nullptr;
+  std::size_t live_ = 0;
+  bool stopping_ = false;
+};
+
+// ---- UvConn
+
+Loop& UvConn::loop() noexcept {
+  return worker_.loop;
+}
+
+void UvConn::start_reading() noexcept {
+  if (closed_ || eof_ || paused_) return;
+  uv_read_start(
+      stream(),
+      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+        // One buffer per loop: on_read consumes the bytes before the next read.
+        Worker& w = static_cast<UvConn*>(h->data)->worker_;
+        *buf = uv_buf_init(w.read_buf, sizeof w.read_buf);
+      },
+      on_read);
+}
+
+void UvConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<UvConn*>(s->data);
+  if (c->closed_) return;
+  if (nread > 0) {
+    c->handler->on_read(buf->base, static_cast<std::size_t>(nread));
+  } else if (nread == UV_EOF) {
+    c->eof_ = true;
+    uv_read_stop(s);
+    c->handler->on_eof();
+  } else if (nread < 0) {
+    c->fail(CloseReason::client_gone);
+  }
+}
+
+void UvConn::pause_reading() noexcept {
+  paused_ = true;
+  if (!closed_) uv_read_stop(stream());
+}
+
+void UvConn::resume_reading() noexcept {
+  if (!paused_) return;
+  paused_ = false;
+  start_reading(); // libuv polls level-triggered: bytes already waiting are reported
+}
+
+std::size_t UvConn::try_write(const iovec* iov, int iovcnt, std::error_code& ec) noexcept {
+  if (closed_) {
+    ec = std::make_error_code(std::errc::broken_pipe);
+    return 0;
+  }
+  int n = uv_try_write(stream(), as_bufs(iov), static_cast<unsigned>(iovcnt));
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (n != UV_EAGAIN) ec = uv_error(n);
+  return 0;
+}
+
+void UvConn::write(const iovec* iov, int iovcnt) noexcept {
+  // libuv copies the buffer descriptors, not the bytes: the engine keeps those until done.
+  if (int rc =
+          uv_write(&write_req_, stream(), as_bufs(iov), static_cast<unsigned>(iovcnt), on_written);
+      rc != 0)
+    fail(CloseReason::client_gone);
+}
+
+std::size_t UvConn::try_sendfile(int fd, std::uint64_t offset, std::size_t len,
+                                 std::error_code& ec) noexcept {
+  if (closed_) {
+    ec = std::make_error_code(std::errc::broken_pipe);
+    return 0;
+  }
+  uv_os_fd_t sock;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp), &sock);
+  return detail::send_file(sock, fd, offset, len, ec);
+}
+
+void UvConn::sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept {
+  sf_fd_ = fd;
+  sf_off_ = offset;
+  sf_left_ = len;
+  if (!sf_buf_) sf_buf_ = std::make_unique<char[]>(64 * 1024);
+  send_file_step();
+}
+
+void UvConn::send_file_step() noexcept {
+  std::size_t want = sf_left_ < 64 * 1024 ? sf_left_ : 64 * 1024;
+  ssize_t n = ::pread(sf_fd_, sf_buf_.get(), want, static_cast<off_t>(sf_off_));
+  if (n <= 0) {
+    log_error("a file body could not be read to its end; closing");
+    fail(CloseReason::error);
+    return;
+  }
+  sf_off_ += static_cast<std::uint64_t>(n);
+  sf_left_ -= static_cast<std::size_t>(n);
+  uv_buf_t b = uv_buf_init(sf_buf_.get(), static_cast<unsigned>(n));
+  if (uv_write(&write_req_, stream(), &b, 1, on_written) != 0) fail(CloseReason::client_gone);
+}
+
+void UvConn::on_written(uv_write_t* req, int status) {
+  auto* c = static_cast<UvConn*>(req->handle->data);
+  if (c->closed_) return; // cancelled by close(): no handler call follows close()
+  if (status == 0 && c->sf_fd_ >= 0 && c->sf_left_ > 0) {
+    c->send_file_step();
+    return;
+  }
+  c->sf_fd_ = -1;
+  c->handler->on_write_done(status < 0 ? uv_error(status) : std::error_code{});
+}
+
+void UvConn::shutdown_write() noexcept {
+  if (closed_) return;
+  uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {});
+}
+
+void UvConn::fail(CloseReason why) noexcept {
+  if (closed_) return;
+  closed_ = true;
+  reason_ = why;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_closed);
+}
+
+void UvConn::on_closed(uv_handle_t* h) {
+  auto* c = static_cast<UvConn*>(h->data);
+  c->handler->on_closed(c->reason_);
+  c->worker_.closed(c);
+}
+
+// ---- Worker
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* w = static_cast<Worker*>(server->data);
+  if (status < 0) {
+    log_error(std::string("accept: ") + uv_strerror(status));
+    return;
+  }
+  w->accept_one();
+}
+
+void Worker::accept_one() {
+  auto conn = std::make_unique<UvConn>(*this);
+  uv_tcp_init(loop.raw(), &conn->tcp);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
+                reinterpret_cast<uv_stream_t*>(&conn->tcp)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&conn.release()->tcp),
+             [](uv_handle_t* h) { delete static_cast<UvConn*>(h->data); });
+    return;
+  }
+  UvConn* c = conn.release(); // owned by the list; freed in closed()
+  int len = sizeof c->peer;
+  uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->next = conns_;
+  if (conns_) conns_->prev = c;
+  conns_ = c;
+  ++live_;
+  c->handler = service_->accept(*c);
+  c->start_reading();
+}
+
+void Worker::closed(UvConn* c) noexcept {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    conns_ = c->next;
+  if (c->next) c->next->prev = c->prev;
+  --live_;
+  delete c;
+  if (stopping_ && live_ == 0) loop.stop();
+}
+
+void Worker::close_listener() noexcept {
+  if (!listening_) return;
+  listening_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+}
+
+void Worker::begin_stop(Millis deadline) {
+  if (stopping_) return;
+  stopping_ = true;
+  close_listener();
+  service_->stop();
+  if (live_ == 0) {
+    loop.stop();
+    return;
+  }
+  loop.add_timer(deadline, [this] {
+    for (UvConn* c = conns_; c; c = c->next)
+      c->fail(CloseReason::server_stopping);
+  });
+}
+
+void Worker::run(const ServiceFactory& factory) {
+  loop.attach_thread();
+  {
+    std::lock_guard lock(stats_mu_);
+    service_ = factory(loop, info_);
+  }
+  uv_tcp_init(loop.raw(), &listener_);
+  listener_.data = this;
+  int rc = uv_tcp_open(&listener_, listen_fd_);
+  if (rc == 0) {
+    listen_fd_ = -1; // libuv owns it now
+    listening_ = true;
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 4096, on_connection);
+  }
+  if (rc != 0) log_error(std::string("uv listen: ") + uv_strerror(rc));
+  loop.run();
+  // Anything left (a deadline that never came): close it while the service still exists.
+  close_listener();
+  for (UvConn* c = conns_; c; c = c->next)
+    c->fail(CloseReason::server_stopping);
+  for (int i = 0; i < 64 && live_ > 0; ++i)
+    uv_run(loop.raw(), UV_RUN_NOWAIT); // their close callbacks
+  loop.shut_down();
+  std::lock_guard lock(stats_mu_);
+  last_stats_ = service_->stats();
+  service_.reset();
+}
+
+} // namespace
+
+std::unique_ptr<Backend> make_uv_backend() {
+  return std::make_unique<detail::WorkerPool<Worker>>("uv");
+}
+
+} // namespace lithe::backend

@@ -1,0 +1,64 @@
+// UvLoop: the Loop interface (SPEC §5) on one uv_loop_t. Timers are uv_timers, next-tick
+// work runs in a uv_check (an idle handle keeps the poll from blocking while any is queued),
+// and posts from other threads wake the loop through a uv_async.
+#pragma once
+
+#include <lithe/loop.hpp>
+
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <uv.h>
+#include <vector>
+
+namespace lithe::backend {
+
+class UvLoop final : public Loop {
+public:
+  UvLoop();
+  ~UvLoop() override;
+  UvLoop(const UvLoop&) = delete;
+  UvLoop& operator=(const UvLoop&) = delete;
+
+  // Loop
+  void next_tick(Task fn) override;
+  TimerId add_timer(Millis delay, Task fn) override;
+  TimerId add_periodic_timer(Millis period, Task fn) override;
+  bool cancel_timer(TimerId id) override;
+  bool post(Task fn) override;
+  bool in_loop_thread() const noexcept override;
+  std::chrono::steady_clock::time_point now() const noexcept override;
+
+  uv_loop_t* raw() noexcept { return &loop_; }
+  /// Makes the calling thread this loop's own (Loop::current(), in_loop_thread()).
+  void attach_thread() noexcept;
+  /// Runs until stop() is called.
+  void run();
+  void stop() noexcept { uv_stop(&loop_); }
+  /// Ends the loop's life: later posts fail; queued work and timers are destroyed, not run;
+  /// every handle is closed and the loop is run until they are.
+  void shut_down();
+
+private:
+  struct Timer;
+  static void on_timer(uv_timer_t* t);
+  static void on_check(uv_check_t* c);
+  static void on_async(uv_async_t* a);
+  TimerId start_timer(Millis delay, Millis period, Task fn);
+  void release(Timer* t) noexcept;
+  void run_ticks();
+
+  uv_loop_t loop_{};
+  uv_check_t check_{};
+  uv_idle_t idle_{};
+  uv_async_t async_{};
+  std::thread::id owner_;
+  std::vector<Task> ticks_, running_ticks_;
+  std::unordered_map<TimerId, Timer*> timers_;
+  TimerId next_timer_ = 1;
+  std::mutex post_mu_;
+  std::vector<Task> posted_, running_posts_;
+  bool dead_ = false; // guarded by post_mu_
+};
+
+} // namespace lithe::backend

@@ -1,0 +1,93 @@
+// What every backend does the same way around its workers: one SO_REUSEPORT listener per
+// worker thread on one port, start, graceful stop, join, and summed counters (SPEC §10).
+// A backend supplies only its Worker:
+//   Worker(int listen_fd, ListenInfo); void start(const ServiceFactory&);
+//   void post_stop(Millis deadline);   // thread-safe: begin the graceful stop on its loop
+//   void join(); WorkerStats stats() const;
+#pragma once
+
+#include <lithe/backend.hpp>
+#include <lithe/detail/net.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string_view>
+#include <unistd.h>
+#include <vector>
+
+namespace lithe::detail {
+
+inline WorkerStats& operator+=(WorkerStats& a, const WorkerStats& b) noexcept {
+  a.connections += b.connections;
+  a.requests += b.requests;
+  a.exchanges += b.exchanges;
+  a.awaiting += b.awaiting;
+  a.bodies += b.bodies;
+  a.sockets += b.sockets;
+  return a;
+}
+
+template <class Worker> class WorkerPool final : public Backend {
+public:
+  explicit WorkerPool(std::string_view name) noexcept : name_(name) {}
+  ~WorkerPool() override { stop(Millis(0)); }
+
+  std::string_view name() const noexcept override { return name_; }
+
+  std::error_code start(const ListenConfig& config, ServiceFactory factory) override {
+    factory_ = std::move(factory);
+    int threads = config.threads < 1 ? 1 : config.threads;
+    std::uint16_t port = config.port;
+    std::vector<int> fds;
+    for (int i = 0; i < threads; ++i) {
+      std::error_code ec;
+      int fd = listen_tcp(config.host, port, config.backlog, ec);
+      if (fd < 0) {
+        for (int f : fds)
+          ::close(f);
+        return ec;
+      }
+      if (port == 0) port = local_port(fd); // the others join the same port
+      fds.push_back(fd);
+    }
+    port_ = port;
+    for (int fd : fds)
+      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}));
+    for (auto& w : workers_)
+      w->start(factory_);
+    started_ = true;
+    return {};
+  }
+
+  std::uint16_t port() const noexcept override { return port_; }
+
+  void stop(Millis deadline) override {
+    if (!started_) return;
+    if (!stopped_.exchange(true))
+      for (auto& w : workers_)
+        w->post_stop(deadline);
+    wait();
+  }
+
+  void wait() override {
+    for (auto& w : workers_)
+      w->join();
+  }
+
+  WorkerStats stats() const override {
+    WorkerStats sum;
+    for (const auto& w : workers_)
+      sum += w->stats();
+    return sum;
+  }
+
+private:
+  std::string_view name_;
+  ServiceFactory factory_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+};
+
+} // namespace lithe::detail
