@@ -91,23 +91,23 @@ std::string usage(const Program& p) {
   std::string u = "usage: " + p.name + " [options]\n";
   if (!p.description.empty()) u += p.description + "\n";
   u += "\noptions:\n";
-  u += "  --backend " + names + "  server backend (default " + p.defaults.backend + ")\n";
-  u += "  --host HOST            address to listen on (default " + p.defaults.listen.host + ")\n";
-  u += "  --port PORT            port, 0 for any (default " +
-       std::to_string(p.defaults.listen.port) + ")\n";
-  u += "  --threads N            worker threads, one loop each (default " +
-       std::to_string(p.defaults.listen.threads) + ")\n";
-  u += "  --log off|common|json  request log on stdout (default off)\n";
-  u += "  --tls-cert FILE        TLS certificate (PEM)\n";
-  u += "  --tls-key FILE         TLS private key (PEM)\n";
-  for (const ExtraFlag& f : p.extra_flags) {
-    std::string left = "  --" + f.name + " VALUE";
+  auto flag = [&u](std::string left, const std::string& help) {
+    left = "  " + left;
     if (left.size() < 25) left.resize(25, ' ');
-    u += left + f.help;
-    if (!f.default_value.empty()) u += " (default " + f.default_value + ")";
-    u += "\n";
-  }
-  u += "  --help                 this text\n";
+    u += left + help + "\n";
+  };
+  flag("--backend " + names, "server backend (default " + p.defaults.backend + ")");
+  flag("--host HOST", "address to listen on (default " + p.defaults.listen.host + ")");
+  flag("--port PORT", "port, 0 for any (default " + std::to_string(p.defaults.listen.port) + ")");
+  flag("--threads N",
+       "worker threads, one loop each (default " + std::to_string(p.defaults.listen.threads) + ")");
+  flag("--log off|common|json", "request log on stdout (default off)");
+  flag("--tls-cert FILE", "TLS certificate (PEM)");
+  flag("--tls-key FILE", "TLS private key (PEM)");
+  for (const ExtraFlag& f : p.extra_flags)
+    flag("--" + f.name + " VALUE",
+         f.help + (f.default_value.empty() ? "" : " (default " + f.default_value + ")"));
+  flag("--help", "this text");
   return u;
 }
 

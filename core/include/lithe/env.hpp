@@ -76,7 +76,7 @@ public:
   std::string_view operator[](std::string_view key) const;
   std::optional<std::string_view> find(std::string_view key) const;
 
-  // --- Values of middleware (SPEC §2.3): keys are namespaced, "router.params", "session".
+  // --- Values of middleware (SPEC §2.10): keys are namespaced, "router.params", "session".
   void set(Str key, Str value);
   template <class T, class... A> T& emplace(Str key, A&&... args) {
     Extra& e = extra_slot(std::move(key));
@@ -89,7 +89,7 @@ public:
   }
   bool erase(std::string_view key);
 
-  // --- Path parameters, set by routers (SPEC §2.4).
+  // --- Path parameters, set by routers (SPEC §2.11).
   void set_param(Str name, Str value) {
     params_.push_back(Param{std::move(name), std::move(value)});
   }
