@@ -23,9 +23,9 @@ ManualLoop::~ManualLoop() {
       std::lock_guard lock(mu_);
       posted.swap(posted_);
     }
-    std::deque<Task> ticks = std::move(ticks_);
+    std::vector<Task> ticks;
+    ticks.swap(ticks_);
     std::map<TimerId, Timer> timers = std::move(timers_);
-    ticks_.clear();
     timers_.clear();
     queue_.clear();
     if (posted.empty() && ticks.empty() && timers.empty()) break;
@@ -109,21 +109,21 @@ std::size_t ManualLoop::run_ready() {
   std::size_t ran = 0;
   for (;;) {
     std::size_t before = ran;
-    std::deque<Task> ticks = std::move(ticks_);
-    ticks_.clear();
-    for (Task& t : ticks) {
+    running_ticks_.swap(ticks_);
+    for (Task& t : running_ticks_) {
       t();
       ++ran;
     }
-    std::vector<Task> posted;
+    running_ticks_.clear();
     {
       std::lock_guard lock(mu_);
-      posted.swap(posted_);
+      running_posts_.swap(posted_);
     }
-    for (Task& t : posted) {
+    for (Task& t : running_posts_) {
       t();
       ++ran;
     }
+    running_posts_.clear();
     while (run_one_timer(now_))
       ++ran;
     if (ran == before) return ran;

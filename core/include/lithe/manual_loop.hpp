@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -58,7 +57,8 @@ private:
   bool run_one_timer(std::chrono::steady_clock::time_point upto);
 
   std::chrono::steady_clock::time_point now_;
-  std::deque<Task> ticks_;
+  std::vector<Task> ticks_, running_ticks_; // swapped, so steady state allocates nothing
+  std::vector<Task> running_posts_;
   std::multimap<std::chrono::steady_clock::time_point, TimerId> queue_;
   std::map<TimerId, Timer> timers_;
   TimerId next_id_ = 1;
