@@ -1,6 +1,7 @@
 // Server and run(): the backend registry, the common flags, signals and the graceful stop.
 #include <lithe/backends/epoll.hpp>
 #include <lithe/backends/uv.hpp>
+#include <lithe/mw/common_logger.hpp>
 #include <lithe/server.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <pthread.h>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace lithe {
 
@@ -188,7 +190,8 @@ namespace {
 
 App with_logger(App app, const std::string& mode) {
   if (mode == "off") return app;
-  throw std::runtime_error("--log " + mode + " needs the CommonLogger middleware (not built yet)");
+  auto format = mode == "json" ? mw::LogFormat::json : mw::LogFormat::common;
+  return mw::common_logger({.format = format, .fd = STDOUT_FILENO})(std::move(app));
 }
 
 } // namespace
@@ -241,6 +244,7 @@ int run(const Program& program, int argc, char** argv,
             << " requests awaiting, " << before.bodies << " bodies and " << before.sockets
             << " sockets open" << std::endl;
   server.stop();
+  mw::flush_logs(); // the request log's last lines, before the process ends
   WorkerStats after = server.stats();
   std::cerr << program.name << " stopped: " << after.requests
             << " requests served; left alive: " << after.exchanges << " exchanges, " << after.bodies
