@@ -79,13 +79,21 @@ private:
   bool paused_ = false;
   bool eof_ = false;
   bool closed_ = false;
-  uv_write_t write_req_{};
-  uv_shutdown_t shutdown_req_{};
-  // A background file send: what is left of the range, and the chunk in flight.
-  int sf_fd_ = -1;
-  std::uint64_t sf_off_ = 0;
-  std::size_t sf_left_ = 0;
-  std::unique_ptr<char[]> sf_buf_;
+  // What only a stalled write needs, made on the first one: an idle connection holds none.
+  struct Writing {
+    uv_write_t req{};
+    uv_shutdown_t shutdown{};
+    // A background file send: what is left of the range, and the chunk in flight.
+    int sf_fd = -1;
+    std::uint64_t sf_off = 0;
+    std::size_t sf_left = 0;
+    std::unique_ptr<char[]> sf_buf;
+  };
+  Writing& writing() {
+    if (!w_) w_ = std::make_unique<Writing>();
+    return *w_;
+  }
+  std::unique_ptr<Writing> w_;
 };
 
 class Worker {
@@ -190,8 +198,8 @@ std::size_t UvConn::try_write(const iovec* iov, int iovcnt, std::error_code& ec)
 
 void UvConn::write(const iovec* iov, int iovcnt) noexcept {
   // libuv copies the buffer descriptors, not the bytes: the engine keeps those until done.
-  if (int rc =
-          uv_write(&write_req_, stream(), as_bufs(iov), static_cast<unsigned>(iovcnt), on_written);
+  if (int rc = uv_write(&writing().req, stream(), as_bufs(iov), static_cast<unsigned>(iovcnt),
+                        on_written);
       rc != 0)
     fail(CloseReason::client_gone);
 }
@@ -208,41 +216,44 @@ std::size_t UvConn::try_sendfile(int fd, std::uint64_t offset, std::size_t len,
 }
 
 void UvConn::sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept {
-  sf_fd_ = fd;
-  sf_off_ = offset;
-  sf_left_ = len;
-  if (!sf_buf_) sf_buf_ = std::make_unique<char[]>(64 * 1024);
+  Writing& w = writing();
+  w.sf_fd = fd;
+  w.sf_off = offset;
+  w.sf_left = len;
+  if (!w.sf_buf) w.sf_buf = std::make_unique<char[]>(64 * 1024);
   send_file_step();
 }
 
 void UvConn::send_file_step() noexcept {
-  std::size_t want = sf_left_ < 64 * 1024 ? sf_left_ : 64 * 1024;
-  ssize_t n = ::pread(sf_fd_, sf_buf_.get(), want, static_cast<off_t>(sf_off_));
+  Writing& w = *w_;
+  std::size_t want = w.sf_left < 64 * 1024 ? w.sf_left : 64 * 1024;
+  ssize_t n = ::pread(w.sf_fd, w.sf_buf.get(), want, static_cast<off_t>(w.sf_off));
   if (n <= 0) {
     log_error("a file body could not be read to its end; closing");
     fail(CloseReason::error);
     return;
   }
-  sf_off_ += static_cast<std::uint64_t>(n);
-  sf_left_ -= static_cast<std::size_t>(n);
-  uv_buf_t b = uv_buf_init(sf_buf_.get(), static_cast<unsigned>(n));
-  if (uv_write(&write_req_, stream(), &b, 1, on_written) != 0) fail(CloseReason::client_gone);
+  w.sf_off += static_cast<std::uint64_t>(n);
+  w.sf_left -= static_cast<std::size_t>(n);
+  uv_buf_t b = uv_buf_init(w.sf_buf.get(), static_cast<unsigned>(n));
+  if (uv_write(&w.req, stream(), &b, 1, on_written) != 0) fail(CloseReason::client_gone);
 }
 
 void UvConn::on_written(uv_write_t* req, int status) {
   auto* c = static_cast<UvConn*>(req->handle->data);
   if (c->closed_) return; // cancelled by close(): no handler call follows close()
-  if (status == 0 && c->sf_fd_ >= 0 && c->sf_left_ > 0) {
+  Writing& w = *c->w_;
+  if (status == 0 && w.sf_fd >= 0 && w.sf_left > 0) {
     c->send_file_step();
     return;
   }
-  c->sf_fd_ = -1;
+  w.sf_fd = -1;
   c->handler->on_write_done(status < 0 ? uv_error(status) : std::error_code{});
 }
 
 void UvConn::shutdown_write() noexcept {
   if (closed_) return;
-  uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {});
+  uv_shutdown(&writing().shutdown, stream(), [](uv_shutdown_t*, int) {});
 }
 
 void UvConn::fail(CloseReason why) noexcept {
