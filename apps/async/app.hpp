@@ -1,0 +1,80 @@
+// lithe-async's app: the seeds' async examples in lithe's spelling.
+//   GET /            async_sinatra's `aget '/' { body "Hello, World" }`: answered on the next tick
+//   GET /deferrable  the same through a DeferrableBody written on the next tick
+//   GET /respond     the explicit form: env.async_callback() called on the next tick
+//   GET /async       Thin's AsyncApp: the head at once, "Woah, async!" after 1 s, then
+//                    "Cheers then!" on the next tick
+//   GET /long        a long computation on another thread; the loop stays free meanwhile
+//   GET /delay/:n    answers after n milliseconds (async_sinatra's example uses seconds; the
+//                    benchmark's /delay/1000 is one second)
+#pragma once
+
+#include <lithe/lithe.hpp>
+#include <lithe/mw/router.hpp>
+
+#include <thread>
+
+namespace async_app {
+
+inline lithe::Response text(std::string s) {
+  return {200, {{"Content-Type", "text/plain"}}, std::move(s)};
+}
+
+inline lithe::mw::Router app() {
+  using lithe::mw::AsyncRequest;
+  lithe::mw::Router r;
+  r.aget("/", [](AsyncRequest req) {
+    req.async_schedule([](AsyncRequest later) { later.body("Hello, World"); });
+  });
+  r.get("/deferrable", [](lithe::Env& env) -> lithe::Response {
+    lithe::DeferrableBody body;
+    env.loop().next_tick([body] {
+      body.write(std::string_view("Hello, World"));
+      body.succeed();
+    });
+    return {200, {{"Content-Type", "text/plain"}}, body};
+  });
+  r.get("/respond", [](lithe::Env& env) -> lithe::Response {
+    env.loop().next_tick([cb = env.async_callback()] { cb(text("Hello, World")); });
+    return lithe::async;
+  });
+  r.get("/async", [](lithe::Env& env) -> lithe::Response {
+    lithe::DeferrableBody body;
+    lithe::Loop& loop = env.loop();
+    loop.next_tick([cb = env.async_callback(), body] {
+      cb({200, {{"Content-Type", "text/plain"}}, body});
+    });
+    lithe::TimerId t = loop.add_timer(lithe::Millis(1000), [body, &loop] {
+      body.write(std::string_view("Woah, async!\n"));
+      loop.next_tick([body] {
+        body.write(std::string_view("Cheers then!"));
+        body.succeed();
+      });
+    });
+    env.on_close([&loop, t](lithe::CloseReason) { loop.cancel_timer(t); });
+    return lithe::async;
+  });
+  r.get("/long", [](lithe::Env& env) -> lithe::Response {
+    // The work runs off the loop; the callback posts the answer back to it.
+    std::thread([cb = env.async_callback()] {
+      std::uint64_t sum = 0;
+      for (std::uint64_t i = 0; i < 50'000'000; ++i)
+        sum += i % 7;
+      cb(text("computed " + std::to_string(sum) + "\n"));
+    }).detach();
+    return lithe::async;
+  });
+  r.get("/delay/:n", [](lithe::Env& env) -> lithe::Response {
+    auto n = lithe::parse_u64(env.param("n").value_or(""));
+    if (!n || *n > 600'000) return {400, {}, "n must be 0..600000 milliseconds\n"};
+    lithe::Loop& loop = env.loop();
+    lithe::TimerId t = loop.add_timer(lithe::Millis(*n), [cb = env.async_callback(), ms = *n] {
+      cb(text("waited " + std::to_string(ms) + " ms\n"));
+    });
+    env.on_close([&loop, t](lithe::CloseReason) { loop.cancel_timer(t); });
+    return lithe::async;
+  });
+  return r;
+}
+
+} // namespace async_app

@@ -1,0 +1,74 @@
+// lithe-async's app (apps/async) over real sockets on every backend: each of the seeds'
+// async forms answers as the seed describes.
+#include "../../apps/async/app.hpp"
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace lithe;
+using namespace lithe::test;
+
+TEMPLATE_TEST_CASE("lithe-async answers Hello, World in its three async spellings", "[apps]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient c(s.port());
+  for (const char* path : {"/", "/deferrable", "/respond"}) {
+    REQUIRE(c.send(get(path)));
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == "Hello, World");
+  }
+}
+
+TEMPLATE_TEST_CASE("lithe-async's /async sends the head, then Woah after a second, then Cheers",
+                   "[apps]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/async")));
+  auto start = std::chrono::steady_clock::now();
+  std::string head = c.read_bytes(16, 500ms); // the head comes at once
+  CHECK(head.starts_with("HTTP/1.1 200 OK"));
+  std::string rest;
+  while (rest.find("0\r\n\r\n") == std::string::npos) { // the chunked body, after the timer
+    std::string piece = c.read_bytes(4096, 5s);
+    if (piece.empty()) break;
+    rest += piece;
+  }
+  CHECK(std::chrono::steady_clock::now() - start >= 1s);
+  std::string all = head + rest;
+  CHECK(all.find("Transfer-Encoding: chunked") != std::string::npos);
+  CHECK(all.find("Woah, async!\n") != std::string::npos);
+  CHECK(all.find("Cheers then!") > all.find("Woah, async!"));
+}
+
+TEMPLATE_TEST_CASE("lithe-async's /long computes off the loop while other requests flow", "[apps]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient slow(s.port()), quick(s.port());
+  REQUIRE(slow.send(get("/long")));
+  REQUIRE(quick.send(get("/delay/1")));
+  auto q = quick.read_response(); // answered while /long is still computing
+  REQUIRE(q);
+  CHECK(q->body == "waited 1 ms\n");
+  auto r = slow.read_response(20s);
+  REQUIRE(r);
+  CHECK(r->body.starts_with("computed "));
+}
+
+TEMPLATE_TEST_CASE("lithe-async's /delay/:n waits n ms and refuses nonsense", "[apps]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient c(s.port());
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(c.send(get("/delay/150")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "waited 150 ms\n");
+  CHECK(std::chrono::steady_clock::now() - start >= 150ms);
+  REQUIRE(c.send(get("/delay/soon")));
+  r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 400);
+}
