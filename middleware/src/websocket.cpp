@@ -1,0 +1,415 @@
+// WebSocket: the handshake as a 101 response with a hijack body, then one Conn per socket
+// that parses frames, assembles messages and runs the close handshake (RFC 6455 §4, §5, §7).
+#include <lithe/mw/websocket.hpp>
+
+#include <lithe/detail/exchange.hpp> // Socket's state type, complete for its handle
+#include <lithe/log.hpp>
+#include <lithe/str.hpp>
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <string>
+
+namespace lithe::mw {
+
+namespace {
+
+constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// True when the comma-separated header value holds `token` (case-insensitive).
+bool has_token(std::string_view list, std::string_view token) noexcept {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+      t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+      t.remove_suffix(1);
+    if (iequals(t, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+/// A Sec-WebSocket-Key is base64 of 16 bytes: 22 characters and "==".
+bool valid_key(std::string_view k) noexcept {
+  if (k.size() != 24 || !k.ends_with("==")) return false;
+  return std::all_of(k.begin(), k.end() - 2, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+  });
+}
+
+Response refuse(int status, std::string why) {
+  return {status, {{"Content-Type", "text/plain"}}, std::move(why) + "\n"};
+}
+
+} // namespace
+
+std::string_view Handshake::header(std::string_view name) const noexcept {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return v;
+  return {};
+}
+
+std::string_view Handshake::param(std::string_view name) const noexcept {
+  for (const auto& [k, v] : params)
+    if (k == name) return v;
+  return {};
+}
+
+std::string websocket_accept(std::string_view key) {
+  std::string in(key);
+  in += guid;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(in.data(), in.size(), digest, &len, EVP_sha1(), nullptr);
+  unsigned char out[64];
+  int n = EVP_EncodeBlock(out, digest, static_cast<int>(len));
+  return std::string(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
+}
+
+bool is_websocket_upgrade(const Env& env) noexcept {
+  auto up = env.header("upgrade");
+  return env.method() == "GET" && up && has_token(*up, "websocket");
+}
+
+struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
+  Conn(std::shared_ptr<const WebSocketOptions> o, Handshake h)
+      : opts(std::move(o)), hs(std::move(h)), parser(opts->max_message) {}
+
+  std::shared_ptr<const WebSocketOptions> opts;
+  Handshake hs;
+  Socket sock;
+  std::string data;
+  ws::FrameParser parser;
+  std::uint8_t msg_opcode = 0; // the message being assembled, 0 for none
+  std::string msg;
+  bool msg_fragmented = false;
+  ws::Utf8Validator utf8;
+  bool close_sent = false, close_received = false, closed = false;
+  std::uint16_t close_code = ws::abnormal;
+  std::string close_reason;
+  bool was_clean = false;
+  TimerId idle_timer = 0, close_timer = 0;
+  std::chrono::steady_clock::time_point last_seen;
+
+  WebSocket handle() { return WebSocket(shared_from_this()); }
+
+  void start(Socket s) {
+    sock = std::move(s);
+    last_seen = sock.loop().now();
+    std::weak_ptr<Conn> weak = shared_from_this();
+    auto self = shared_from_this(); // the socket's callbacks own the connection until close
+    sock.on_data([self](std::string_view bytes) { self->on_data(bytes); });
+    sock.on_drain([self] {
+      if (self->opts->on_drain && !self->closed) {
+        WebSocket ws = self->handle();
+        self->opts->on_drain(ws);
+      }
+    });
+    sock.on_stop([weak] {
+      if (auto c = weak.lock()) c->start_close(ws::going_away, "server stopping");
+    });
+    sock.on_close([self](CloseReason) { self->finish(); });
+    if (opts->idle_timeout.count() > 0) {
+      auto period = std::max(opts->idle_timeout / 2, std::chrono::milliseconds(1));
+      idle_timer = sock.loop().add_periodic_timer(period, [weak] {
+        if (auto c = weak.lock()) c->check_idle();
+      });
+    }
+    if (opts->on_open) {
+      WebSocket ws = handle();
+      opts->on_open(ws);
+    }
+  }
+
+  void check_idle() {
+    if (closed || close_sent) return;
+    auto quiet = sock.loop().now() - last_seen;
+    if (quiet >= opts->idle_timeout)
+      start_close(ws::going_away, "idle timeout");
+    else if (opts->auto_ping && quiet >= opts->idle_timeout / 2)
+      send_control(ws::ping, {});
+  }
+
+  void on_data(std::string_view bytes) {
+    if (closed || close_received) return;
+    last_seen = sock.loop().now();
+    parser.feed(bytes);
+    ws::Frame f;
+    for (;;) {
+      auto r = parser.next(f);
+      if (r == ws::FrameParser::Result::need_more) return;
+      if (r == ws::FrameParser::Result::error) {
+        fail(parser.error_code(), parser.error_reason());
+        return;
+      }
+      on_frame(f);
+      if (closed || close_received || sock.closed()) return;
+    }
+  }
+
+  void on_frame(const ws::Frame& f) {
+    switch (f.opcode) {
+    case ws::text:
+    case ws::binary:
+    case ws::continuation: {
+      if (f.opcode == ws::continuation && msg_opcode == 0)
+        return fail(ws::protocol_error, "continuation frame without a message");
+      if (f.opcode != ws::continuation && msg_opcode != 0)
+        return fail(ws::protocol_error, "a new message began before the last one ended");
+      if (f.opcode != ws::continuation) {
+        msg_opcode = f.opcode;
+        msg_fragmented = !f.fin;
+        utf8.reset();
+      }
+      if (msg.size() + f.payload.size() > opts->max_message)
+        return fail(ws::too_big, "message larger than the limit");
+      if (msg_opcode == ws::text && !utf8.feed(f.payload))
+        return fail(ws::invalid_payload, "text message is not valid UTF-8");
+      if (!f.fin) {
+        msg.append(f.payload);
+        return;
+      }
+      if (msg_opcode == ws::text && !utf8.complete())
+        return fail(ws::invalid_payload, "text message ends inside a UTF-8 sequence");
+      std::string_view whole = f.payload;
+      if (msg_fragmented) {
+        msg.append(f.payload);
+        whole = msg;
+      }
+      std::uint8_t op = msg_opcode;
+      msg_opcode = 0;
+      WebSocket ws = handle();
+      if (op == ws::text && opts->on_message) opts->on_message(ws, whole);
+      if (op == ws::binary && opts->on_binary) opts->on_binary(ws, whole);
+      msg.clear();
+      return;
+    }
+    case ws::ping: {
+      send_control(ws::pong, f.payload);
+      WebSocket ws = handle();
+      if (opts->on_ping) opts->on_ping(ws, f.payload);
+      return;
+    }
+    case ws::pong: {
+      WebSocket ws = handle();
+      if (opts->on_pong) opts->on_pong(ws, f.payload);
+      return;
+    }
+    case ws::close: {
+      if (f.payload.size() == 1) return fail(ws::protocol_error, "close frame of one byte");
+      std::uint16_t code = ws::no_status;
+      std::string_view reason;
+      if (f.payload.size() >= 2) {
+        code = static_cast<std::uint16_t>(static_cast<unsigned char>(f.payload[0]) << 8 |
+                                          static_cast<unsigned char>(f.payload[1]));
+        reason = f.payload.substr(2);
+        if (!ws::valid_close_code(code)) return fail(ws::protocol_error, "invalid close code");
+        if (!ws::valid_utf8(reason))
+          return fail(ws::invalid_payload, "close reason is not valid UTF-8");
+      }
+      close_received = true;
+      if (!close_sent) {
+        // Echo the peer's code (§5.5.1); an empty close is answered with an empty close.
+        std::string out;
+        ws::encode_frame(out, ws::close,
+                         code == ws::no_status ? std::string() : ws::close_payload(code, ""));
+        sock.write(std::move(out));
+        close_sent = true;
+        close_code = code;
+        close_reason = std::string(reason);
+      }
+      was_clean = true;
+      sock.close(); // the server closes the TCP connection first (§7.1.1)
+      return;
+    }
+    }
+  }
+
+  void send_control(std::uint8_t op, std::string_view payload) {
+    if (closed || close_sent) return;
+    std::string out;
+    ws::encode_frame(out, op, payload.substr(0, 125));
+    sock.write(std::move(out));
+  }
+
+  SendResult send_frame(std::string&& frame) {
+    if (closed || close_sent || sock.closed()) return SendResult::closed;
+    if (sock.buffered() > opts->max_backpressure) {
+      if (opts->backpressure == BackpressurePolicy::drop) return SendResult::dropped;
+      fail(ws::policy, "the peer reads too slowly (backpressure limit)");
+      return SendResult::closed;
+    }
+    return sock.write(std::move(frame)) ? SendResult::sent : SendResult::backpressure;
+  }
+
+  void start_close(std::uint16_t code, std::string_view reason) {
+    if (closed || close_sent) return;
+    std::string out;
+    ws::encode_frame(out, ws::close, ws::close_payload(code, reason));
+    sock.write(std::move(out));
+    close_sent = true;
+    close_code = code;
+    close_reason = std::string(reason);
+    std::weak_ptr<Conn> weak = shared_from_this();
+    close_timer = sock.loop().add_timer(std::chrono::seconds(5), [weak] {
+      if (auto c = weak.lock()) c->sock.abort(); // the peer never answered
+    });
+  }
+
+  void fail(std::uint16_t code, std::string_view why) {
+    if (closed) return;
+    log_error("websocket " + hs.path + ": " + std::string(why) + "; closing with " +
+              std::to_string(code));
+    if (opts->on_error) {
+      WebSocket ws = handle();
+      opts->on_error(ws, why);
+    }
+    if (!close_sent) {
+      std::string out;
+      ws::encode_frame(out, ws::close, ws::close_payload(code, why));
+      sock.write(std::move(out));
+      close_sent = true;
+      close_code = code;
+      close_reason = std::string(why);
+    }
+    was_clean = false;
+    sock.close();
+  }
+
+  void finish() {
+    if (closed) return;
+    closed = true;
+    if (idle_timer) sock.loop().cancel_timer(idle_timer);
+    if (close_timer) sock.loop().cancel_timer(close_timer);
+    if (!close_received && !close_sent) {
+      close_code = ws::abnormal;
+      close_reason.clear();
+    }
+    if (opts->on_close) {
+      WebSocket ws = handle();
+      opts->on_close(ws, close_code, close_reason, was_clean);
+    }
+  }
+};
+
+SendResult WebSocket::send(std::string_view text) const {
+  if (!conn_) return SendResult::closed;
+  std::string out;
+  ws::encode_frame(out, ws::text, text);
+  return conn_->send_frame(std::move(out));
+}
+
+SendResult WebSocket::send_binary(std::string_view bytes) const {
+  if (!conn_) return SendResult::closed;
+  std::string out;
+  ws::encode_frame(out, ws::binary, bytes);
+  return conn_->send_frame(std::move(out));
+}
+
+SendResult WebSocket::send_frame(std::string_view frame) const {
+  if (!conn_) return SendResult::closed;
+  return conn_->send_frame(std::string(frame));
+}
+
+void WebSocket::ping(std::string_view payload) const {
+  if (conn_) conn_->send_control(ws::ping, payload);
+}
+
+void WebSocket::close(std::uint16_t code, std::string_view reason) const {
+  if (conn_) conn_->start_close(code, reason);
+}
+
+std::size_t WebSocket::buffered_amount() const noexcept {
+  return conn_ && !conn_->closed ? conn_->sock.buffered() : 0;
+}
+
+bool WebSocket::closed() const noexcept {
+  return !conn_ || conn_->closed || conn_->close_sent;
+}
+
+const Handshake& WebSocket::handshake() const noexcept {
+  static const Handshake none;
+  return conn_ ? conn_->hs : none;
+}
+
+Loop& WebSocket::loop() const noexcept {
+  return conn_->sock.loop();
+}
+
+std::string& WebSocket::data() const noexcept {
+  return conn_->data;
+}
+
+namespace {
+
+Response upgrade(Env& env, const std::shared_ptr<const WebSocketOptions>& opts) {
+  if (env.method() != "GET") return refuse(400, "a WebSocket handshake is a GET");
+  if (env.protocol() != "HTTP/1.1") return refuse(400, "a WebSocket handshake needs HTTP/1.1");
+  auto connection = env.header("connection");
+  if (!connection || !has_token(*connection, "upgrade"))
+    return refuse(400, "Connection: Upgrade is missing");
+  auto version = env.header("sec-websocket-version");
+  if (!version || *version != "13") {
+    Response r = refuse(426, "WebSocket version 13 is required");
+    r.headers.add("Sec-WebSocket-Version", "13");
+    return r;
+  }
+  auto key = env.header("sec-websocket-key");
+  if (!key || !valid_key(*key)) return refuse(400, "Sec-WebSocket-Key is missing or malformed");
+
+  Handshake hs;
+  hs.path = std::string(env.script_name()) + std::string(env.path());
+  hs.query = std::string(env.query());
+  hs.remote_addr = std::string(env.remote_addr());
+  for (const RequestHeader& h : env.headers())
+    hs.headers.emplace_back(std::string(h.name), std::string(h.value));
+  for (const Env::Param& p : env.params())
+    hs.params.emplace_back(std::string(p.name.view()), std::string(p.value.view()));
+  if (!opts->protocols.empty()) {
+    for (const RequestHeader& h : env.headers())
+      if (iequals(h.name, "sec-websocket-protocol"))
+        for (const std::string& mine : opts->protocols)
+          if (hs.protocol.empty() && has_token(h.value, mine)) hs.protocol = mine;
+    if (hs.protocol.empty() && opts->require_protocol)
+      return refuse(400, "no offered subprotocol is supported");
+  }
+  if (opts->on_handshake && !opts->on_handshake(hs)) return refuse(403, "WebSocket refused");
+
+  Headers headers{{"Upgrade", "websocket"},
+                  {"Connection", "Upgrade"},
+                  {"Sec-WebSocket-Accept", websocket_accept(*key)}};
+  if (!hs.protocol.empty()) headers.add("Sec-WebSocket-Protocol", hs.protocol);
+  auto conn = std::make_shared<WebSocket::Conn>(opts, std::move(hs));
+  return {101, std::move(headers), hijack([conn](Socket s) { conn->start(std::move(s)); })};
+}
+
+} // namespace
+
+App websocket(WebSocketOptions options) {
+  auto opts = std::make_shared<const WebSocketOptions>(std::move(options));
+  return [opts](Env& env) -> Response {
+    if (!is_websocket_upgrade(env)) {
+      Response r = refuse(426, "this endpoint speaks WebSocket");
+      r.headers.add("Upgrade", "websocket");
+      return r;
+    }
+    return upgrade(env, opts);
+  };
+}
+
+Middleware websocket_middleware(WebSocketOptions options) {
+  auto opts = std::make_shared<const WebSocketOptions>(std::move(options));
+  return [opts](App next) -> App {
+    return [opts, next = std::move(next)](Env& env) -> Response {
+      if (!is_websocket_upgrade(env)) return next(env);
+      return upgrade(env, opts);
+    };
+  };
+}
+
+} // namespace lithe::mw

@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""A real WebSocket client (python3-websockets) for the conformance suite.
+
+usage: ws_client.py URL SCENARIO
+Prints one line per observation; exits 0 when the scenario ran to its end."""
+import asyncio
+import sys
+
+import websockets
+
+
+async def main(url, scenario):
+    if scenario == "echo":
+        async with websockets.connect(url) as ws:
+            await ws.send("hello")
+            print("text", await ws.recv())
+            await ws.send(b"\x00\x01\xff")
+            print("binary", (await ws.recv()).hex())
+            big = "x" * 200000
+            await ws.send(big)
+            print("big", len(await ws.recv()))
+            pong = await ws.ping(b"p1")
+            await asyncio.wait_for(pong, 5)
+            print("pong ok")
+            # A fragmented message (an async iterator of frames).
+            await ws.send(iter(["frag", "mented", " ü"]))
+            print("fragmented", await ws.recv())
+        print("closed", ws.close_code, ws.close_reason or "")
+    elif scenario == "adder":
+        async with websockets.connect(url, subprotocols=["adder"]) as ws:
+            print("protocol", ws.subprotocol)
+            await ws.send("1 2 3.5")
+            print("sum", await ws.recv())
+            await ws.send("one two")
+            print("error", await ws.recv())
+    elif scenario == "server-close":
+        async with websockets.connect(url) as ws:
+            await ws.send("please close")
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed as e:
+                print("closed", e.rcvd.code if e.rcvd else None, e.rcvd.reason if e.rcvd else "")
+    elif scenario == "compressed":
+        async with websockets.connect(url, compression="deflate") as ws:
+            print("extensions", ",".join(e.name for e in ws.extensions))
+            msg = "compress me " * 1000
+            await ws.send(msg)
+            print("roundtrip", (await ws.recv()) == msg)
+    else:
+        raise SystemExit("unknown scenario " + scenario)
+
+
+asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 20))

@@ -1,0 +1,336 @@
+// The backend conformance suite, WebSocket part (RFC 6455), in the spirit of the Autobahn
+// testsuite: real clients (python3-websockets, node's ws) for the happy paths, raw frames for
+// every protocol violation, and seeded random frames; every case on every backend.
+#include "../../apps/echo/echo.hpp"
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+
+#include <lithe/mw/ws_codec.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <random>
+
+using namespace lithe;
+using namespace lithe::test;
+namespace ws = lithe::mw::ws;
+
+namespace {
+
+const std::string clients = std::string(LITHE_SOURCE_DIR) + "/tests/integration/clients/";
+
+std::string upgrade_request(std::string_view path = "/", std::string_view extra = "") {
+  return "GET " + std::string(path) +
+         " HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+         std::string(extra) + "\r\n";
+}
+
+/// A masked client frame; `first` carries FIN, RSV and the opcode as on the wire.
+std::string client_frame(std::uint8_t first, std::string_view payload, bool mask = true) {
+  std::string f;
+  f += static_cast<char>(first);
+  std::size_t n = payload.size();
+  const char m = mask ? char(0x80) : 0;
+  if (n < 126) {
+    f += static_cast<char>(m | static_cast<char>(n));
+  } else if (n <= 0xFFFF) {
+    f += static_cast<char>(m | 126);
+    f += static_cast<char>(n >> 8);
+    f += static_cast<char>(n & 0xFF);
+  } else {
+    f += static_cast<char>(m | 127);
+    for (int i = 7; i >= 0; --i)
+      f += static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF);
+  }
+  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+  std::string body(payload);
+  if (mask) {
+    f.append(reinterpret_cast<const char*>(key), 4);
+    ws::apply_mask(body.data(), body.size(), key);
+  }
+  return f + body;
+}
+
+std::string text(std::string_view s, bool fin = true) {
+  return client_frame((fin ? 0x80 : 0) | ws::text, s);
+}
+
+struct ServerFrame {
+  std::uint8_t opcode = 0;
+  bool fin = false;
+  std::string payload;
+  std::uint16_t code() const {
+    return payload.size() >= 2
+               ? static_cast<std::uint16_t>(static_cast<unsigned char>(payload[0]) << 8 |
+                                            static_cast<unsigned char>(payload[1]))
+               : 0;
+  }
+};
+
+/// Connects and upgrades; the 101 head is consumed.
+std::unique_ptr<RawClient> open_ws(std::uint16_t port, std::string_view path = "/") {
+  auto c = std::make_unique<RawClient>(port);
+  REQUIRE(c->send(upgrade_request(path)));
+  std::string head;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    std::string b = c->read_bytes(1, 5s);
+    REQUIRE_FALSE(b.empty());
+    head += b;
+  }
+  REQUIRE(head.starts_with("HTTP/1.1 101"));
+  REQUIRE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+  return c;
+}
+
+std::optional<ServerFrame> read_frame(RawClient& c, std::chrono::milliseconds within = 5s) {
+  std::string h = c.read_bytes(2, within);
+  if (h.size() < 2) return std::nullopt;
+  ServerFrame f;
+  f.fin = static_cast<unsigned char>(h[0]) & 0x80;
+  f.opcode = static_cast<unsigned char>(h[0]) & 0x0F;
+  std::uint64_t len = static_cast<unsigned char>(h[1]) & 0x7F;
+  if (len >= 126) {
+    std::string ext = c.read_bytes(len == 126 ? 2 : 8, within);
+    len = 0;
+    for (char b : ext)
+      len = len << 8 | static_cast<unsigned char>(b);
+  }
+  while (f.payload.size() < len) {
+    std::string piece = c.read_bytes(static_cast<std::size_t>(len) - f.payload.size(), within);
+    if (piece.empty()) return std::nullopt;
+    f.payload += piece;
+  }
+  return f;
+}
+
+/// The server's close code after `bytes`: reads frames until a close frame.
+std::uint16_t close_code_after(RawClient& c, const std::string& bytes) {
+  c.send(bytes);
+  for (int i = 0; i < 100; ++i) {
+    auto f = read_frame(c);
+    if (!f) return 0;
+    if (f->opcode == ws::close) return f->code();
+  }
+  return 0;
+}
+
+mw::WebSocketOptions small_limits() {
+  mw::WebSocketOptions o;
+  o.max_message = 1024;
+  return o;
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("python3-websockets: echo, binary, 200 KB, ping, fragments, clean close",
+                   "[ws][client]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  auto r = run_process({"/usr/bin/python3", clients + "ws_client.py",
+                        "ws://127.0.0.1:" + std::to_string(s.port()) + "/any/path", "echo"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "text hello\nbinary 0001ff\nbig 200000\npong ok\nfragmented fragmented ü\n"
+                 "closed 1000 \n");
+  CHECK(s.settles());
+}
+
+TEMPLATE_TEST_CASE("node ws: echo, binary, ping and a close code echoed", "[ws][client]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  auto r = run_process(
+      {"node", clients + "ws_node_client.js", "ws://127.0.0.1:" + std::to_string(s.port()) + "/"},
+      20s, "", {"NODE_PATH=/usr/share/nodejs"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("text from node\n") != std::string::npos);
+  CHECK(r.out.find("binary 010203fa\n") != std::string::npos);
+  CHECK(r.out.find("pong np\n") != std::string::npos);
+  CHECK(r.out.find("closed 4001") != std::string::npos);
+}
+
+TEMPLATE_TEST_CASE("Bad handshakes get 400, 426 or a plain answer", "[ws][handshake]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  // A refused upgrade ends the connection (llhttp hands what follows an Upgrade request to
+  // the upgrade), so each attempt gets its own.
+  auto status = [&s](std::string req) {
+    RawClient c(s.port());
+    c.send(req);
+    auto r = c.read_response();
+    return r ? r->status : 0;
+  };
+  std::string no_key = upgrade_request();
+  no_key.replace(no_key.find("Sec-WebSocket-Key"), 43, "X-Nothing: here");
+  CHECK(status(no_key) == 400);
+  std::string bad_key = upgrade_request();
+  bad_key.replace(bad_key.find("dGhl"), 4, "$$$$");
+  CHECK(status(bad_key) == 400);
+  std::string v8 = upgrade_request();
+  v8.replace(v8.find("Version: 13"), 11, "Version: 8");
+  RawClient c(s.port());
+  c.send(v8);
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 426);
+  CHECK(r->header("Sec-WebSocket-Version") == "13");
+  std::string no_conn = upgrade_request();
+  no_conn.replace(no_conn.find("Connection: Upgrade"), 19, "Connection: keep-alive");
+  CHECK(status(no_conn) == 400);
+  // Tokens in any case, in lists.
+  RawClient c2(s.port());
+  c2.send("GET / HTTP/1.1\r\nHost: t\r\nUpgrade: WebSocket\r\nConnection: keep-alive, UPGRADE\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  CHECK(c2.read_bytes(12).starts_with("HTTP/1.1 101"));
+  // A WebSocket-only endpoint answers plain requests 426.
+  TestServer only(TestType::name, mw::websocket({}));
+  RawClient c3(only.port());
+  c3.send(get("/"));
+  auto plain = c3.read_response();
+  REQUIRE(plain);
+  CHECK(plain->status == 426);
+}
+
+TEMPLATE_TEST_CASE("Protocol violations close with 1002", "[ws][protocol]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  auto code = [&s](const std::string& bytes) {
+    auto c = open_ws(s.port());
+    return close_code_after(*c, bytes);
+  };
+  CHECK(code(client_frame(0x80 | 0x40 | ws::text, "rsv1")) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | 0x20 | ws::text, "rsv2")) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | 0x3, "opcode 3")) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | 0xB, "opcode 11")) == ws::protocol_error);
+  CHECK(code(client_frame(ws::ping, "fragmented ping")) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | ws::ping, std::string(126, 'p'))) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | ws::text, "unmasked", false)) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | ws::continuation, "orphan")) == ws::protocol_error);
+  CHECK(code(text("first", false) + text("second")) == ws::protocol_error);
+  CHECK(code(client_frame(0x80 | ws::close, "x")) == ws::protocol_error);
+  for (std::uint16_t bad : {0, 999, 1004, 1005, 1006, 1015, 2999, 5000})
+    CHECK(code(client_frame(0x80 | ws::close, ws::close_payload(bad, ""))) == ws::protocol_error);
+  CHECK(s.settles());
+}
+
+TEMPLATE_TEST_CASE("Text must be UTF-8, checked across fragments split at every byte", "[ws][utf8]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  const std::string valid = "κόσμε \xF0\x9F\x98\x80 end"; // 2-, 4-byte sequences
+  auto c = open_ws(s.port());
+  for (std::size_t cut = 1; cut < valid.size(); ++cut) {
+    c->send(text(valid.substr(0, cut), false) +
+            client_frame(0x80 | ws::continuation, valid.substr(cut)));
+    auto f = read_frame(*c);
+    REQUIRE(f);
+    CHECK(f->payload == valid);
+  }
+  std::string one_by_one = client_frame(ws::text, valid.substr(0, 1));
+  for (std::size_t i = 1; i < valid.size(); ++i)
+    one_by_one +=
+        client_frame((i + 1 == valid.size() ? 0x80 : 0) | ws::continuation, valid.substr(i, 1));
+  c->send(one_by_one);
+  auto f = read_frame(*c);
+  REQUIRE(f);
+  CHECK(f->payload == valid);
+  auto code = [&s](const std::string& bytes) {
+    auto c2 = open_ws(s.port());
+    return close_code_after(*c2, bytes);
+  };
+  CHECK(code(text("bad \xC0\xAF overlong")) == ws::invalid_payload);
+  CHECK(code(text("surrogate \xED\xA0\x80")) == ws::invalid_payload);
+  CHECK(code(text("too high \xF4\x90\x80\x80")) == ws::invalid_payload);
+  CHECK(code(text("cut \xE2\x82")) == ws::invalid_payload);
+  CHECK(code(text("ok so far \xE2", false) + client_frame(0x80, "x")) == ws::invalid_payload);
+  CHECK(code(client_frame(0x80 | ws::close, ws::close_payload(1000, "\xFF"))) ==
+        ws::invalid_payload);
+}
+
+TEMPLATE_TEST_CASE("Pings are answered between fragments; the close handshake echoes the code",
+                   "[ws][control]", LITHE_BACKENDS) {
+  std::atomic<int> clean_closes{0}, last_code{0};
+  mw::WebSocketOptions o;
+  o.on_close = [&](mw::WebSocket&, std::uint16_t code, std::string_view, bool clean) {
+    last_code = code;
+    if (clean) ++clean_closes;
+  };
+  TestServer s(TestType::name, echo::app(o));
+  auto c = open_ws(s.port());
+  c->send(text("one ", false) + client_frame(0x80 | ws::ping, "mid") +
+          client_frame(ws::continuation, "two ") + client_frame(0x80 | ws::pong, "unsolicited") +
+          client_frame(0x80 | ws::continuation, "three"));
+  auto pong = read_frame(*c);
+  REQUIRE(pong);
+  CHECK(pong->opcode == ws::pong);
+  CHECK(pong->payload == "mid");
+  auto msg = read_frame(*c);
+  REQUIRE(msg);
+  CHECK(msg->payload == "one two three");
+  c->send(client_frame(0x80 | ws::close, ws::close_payload(4000, "bye")));
+  auto close = read_frame(*c);
+  REQUIRE(close);
+  CHECK(close->opcode == ws::close);
+  CHECK(close->code() == 4000);
+  CHECK(c->closed_by_peer());
+  CHECK(s.settles());
+  CHECK(clean_closes == 1);
+  CHECK(last_code == 4000);
+}
+
+TEMPLATE_TEST_CASE("Messages over the limit close with 1009, even before they arrive whole",
+                   "[ws][limits]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app(small_limits()));
+  auto c = open_ws(s.port());
+  CHECK(close_code_after(*c, text(std::string(1025, 'x'))) == ws::too_big);
+  auto c2 = open_ws(s.port());
+  CHECK(close_code_after(*c2, text(std::string(600, 'x'), false) +
+                                  client_frame(0x80, std::string(600, 'y'))) == ws::too_big);
+  auto c3 = open_ws(s.port());
+  // Only the header of a huge frame: refused at once, without waiting for the payload.
+  std::string huge = client_frame(0x80 | ws::binary, std::string(70000, 'z')).substr(0, 14);
+  CHECK(close_code_after(*c3, huge) == ws::too_big);
+  CHECK(s.settles());
+}
+
+TEMPLATE_TEST_CASE("Seeded random frames never crash the server: echo or a valid close",
+                   "[ws][fuzz]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app(small_limits()));
+  std::mt19937 rng(20261124);
+  for (int round = 0; round < 40; ++round) {
+    auto c = open_ws(s.port());
+    std::string bytes;
+    for (int k = 0; k < 5; ++k) {
+      std::uint8_t first = static_cast<std::uint8_t>(rng() & 0xFF);
+      std::string payload(rng() % 200, '\0');
+      for (char& ch : payload)
+        ch = static_cast<char>(rng() & 0xFF);
+      bytes += client_frame(first, payload, rng() % 8 != 0);
+    }
+    if (round % 3 == 0) bytes = bytes.substr(0, rng() % bytes.size()); // cut anywhere
+    c->send(bytes);
+    // Whatever arrives must be well-formed frames; a close frame carries a valid code.
+    for (int i = 0; i < 20; ++i) {
+      auto f = read_frame(*c, 300ms);
+      if (!f) break;
+      if (f->opcode == ws::close) {
+        CHECK(ws::valid_close_code(f->code()));
+        break;
+      }
+    }
+  }
+  CHECK(s.settles(5s));
+}
+
+TEMPLATE_TEST_CASE("A graceful stop closes WebSockets with 1001", "[ws][stop]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  auto c = open_ws(s.port());
+  c->send(text("still here"));
+  REQUIRE(read_frame(*c));
+  std::thread stopper([&s] { s.server().stop(); });
+  auto f = read_frame(*c);
+  REQUIRE(f);
+  CHECK(f->opcode == ws::close);
+  CHECK(f->code() == ws::going_away);
+  c->send(client_frame(0x80 | ws::close, ws::close_payload(1001, "")));
+  stopper.join();
+}
