@@ -426,6 +426,14 @@ Router& Router::aroute(std::string_view method, std::string_view pattern, AsyncH
   });
 }
 
+Router& Router::websocket(std::string_view pattern, WebSocketOptions options) {
+  App upgrade = mw::websocket(std::move(options));
+  return get(pattern, [upgrade](Env& env) -> Response {
+    if (!is_websocket_upgrade(env)) pass();
+    return upgrade(env);
+  });
+}
+
 Router& Router::before(Filter f) {
   impl_->befores.push_back(std::move(f));
   return *this;

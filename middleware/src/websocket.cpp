@@ -94,6 +94,7 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
   std::string close_reason;
   bool was_clean = false;
   TimerId idle_timer = 0, close_timer = 0;
+  std::vector<Task> closed_hooks;
   std::chrono::steady_clock::time_point last_seen;
 
   WebSocket handle() { return WebSocket(shared_from_this()); }
@@ -294,6 +295,10 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
       WebSocket ws = handle();
       opts->on_close(ws, close_code, close_reason, was_clean);
     }
+    std::vector<Task> hooks;
+    hooks.swap(closed_hooks);
+    for (Task& t : hooks)
+      t();
   }
 };
 
@@ -343,6 +348,13 @@ Loop& WebSocket::loop() const noexcept {
 
 std::string& WebSocket::data() const noexcept {
   return conn_->data;
+}
+
+void WebSocket::on_closed(Task fn) const {
+  if (!conn_ || conn_->closed)
+    fn();
+  else
+    conn_->closed_hooks.push_back(std::move(fn));
 }
 
 namespace {

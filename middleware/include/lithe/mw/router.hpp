@@ -6,6 +6,7 @@
 #pragma once
 
 #include <lithe/app.hpp>
+#include <lithe/mw/websocket.hpp>
 
 #include <exception>
 #include <functional>
@@ -76,6 +77,10 @@ public:
     return aroute("POST", pattern, std::move(h));
   }
   Router& aroute(std::string_view method, std::string_view pattern, AsyncHandler h);
+
+  /// Skinny's DSL: GET upgrade requests on `pattern` become WebSockets with these options
+  /// (route params land in the handshake); other requests pass to the next route.
+  Router& websocket(std::string_view pattern, WebSocketOptions options);
 
   /// Filters run around every matched route (Sinatra's before/after). A before filter may halt.
   Router& before(Filter f);

@@ -92,6 +92,9 @@ public:
   Loop& loop() const noexcept;
   /// A value the app keeps with the connection (a user name, a room).
   std::string& data() const noexcept;
+  /// Runs fn when the connection closes, after the options' on_close (the hub uses it to
+  /// unsubscribe). At once if it is already closed.
+  void on_closed(Task fn) const;
   /// Identity, for sets and maps of connections.
   const void* id() const noexcept { return conn_.get(); }
   explicit operator bool() const noexcept { return conn_ != nullptr; }

@@ -1,0 +1,62 @@
+// Hub: publish/subscribe by topic across connections and worker threads (uWebSockets'
+// topics, Cramp's broadcast). Subscriptions live on their connection's loop; a publish, from
+// any thread, encodes the WebSocket frame once and posts one task to each loop that has
+// subscribers, which delivers to its own connections without locks.
+#pragma once
+
+#include <lithe/mw/websocket.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace lithe::mw {
+
+struct HubMessage {
+  std::string topic;
+  std::string data;
+  bool binary = false;
+  std::string frame; // `data` as one encoded WebSocket frame, shared by every subscriber
+};
+
+struct Subscription {
+  Loop* loop = nullptr;
+  std::uint64_t id = 0;
+  explicit operator bool() const noexcept { return id != 0; }
+};
+
+class Hub {
+public:
+  /// Called on the subscriber's loop for each message; return false to unsubscribe.
+  using Delivery = Function<bool(const HubMessage&)>;
+
+  Hub();
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  /// Subscribes a WebSocket (on its loop thread); it is unsubscribed when it closes.
+  Subscription subscribe(const WebSocket& ws, std::string topic);
+  /// Subscribes any receiver (an SSE stream, say) on the calling loop thread.
+  Subscription subscribe(std::string topic, Delivery fn);
+  /// On the subscription's loop thread.
+  void unsubscribe(Subscription s);
+  /// From any thread. Returns the number of loops the message was posted to.
+  std::size_t publish(std::string topic, std::string data, bool binary = false);
+  /// Subscribers of `topic` on every loop (a snapshot).
+  std::size_t subscribers(std::string_view topic) const;
+
+  struct Shard;
+
+private:
+  std::shared_ptr<Shard> shard_for(Loop& loop);
+  void drop_if_empty(const std::shared_ptr<Shard>& shard);
+
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<Shard>> shards_; // one per loop with subscribers
+  std::uint64_t next_id_ = 1;                  // guarded by mu_
+};
+
+} // namespace lithe::mw

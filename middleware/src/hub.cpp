@@ -1,0 +1,130 @@
+// Hub: one shard per loop. A shard's topic table is touched only on its loop; the list of
+// shards, and each shard's subscriber count, under the hub's lock.
+#include <lithe/mw/hub.hpp>
+
+#include <lithe/detail/exchange.hpp> // Socket's state type, complete for WebSocket's handle
+
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+
+namespace lithe::mw {
+
+struct Hub::Shard {
+  Loop* loop;
+  struct Sub {
+    std::uint64_t id;
+    Delivery fn;
+  };
+  std::unordered_map<std::string, std::vector<Sub>> topics; // loop thread only
+  std::unordered_map<std::uint64_t, std::string> topic_of;  // loop thread only
+  bool delivering = false;                                  // loop thread only
+  std::vector<std::uint64_t> deferred;          // unsubscribed while delivering (loop thread only)
+  std::unordered_map<std::string, long> counts; // under the hub's lock
+  long total = 0;                               // under the hub's lock
+};
+
+Hub::Hub() = default;
+Hub::~Hub() = default;
+
+std::shared_ptr<Hub::Shard> Hub::shard_for(Loop& loop) {
+  for (auto& s : shards_)
+    if (s->loop == &loop) return s;
+  auto s = std::make_shared<Shard>();
+  s->loop = &loop;
+  shards_.push_back(s);
+  return s;
+}
+
+Subscription Hub::subscribe(std::string topic, Delivery fn) {
+  Loop* loop = Loop::current();
+  if (!loop) return {};
+  std::shared_ptr<Shard> shard;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    shard = shard_for(*loop);
+    id = next_id_++;
+    ++shard->counts[topic];
+    ++shard->total;
+  }
+  shard->topic_of.emplace(id, topic);
+  shard->topics[std::move(topic)].push_back({id, std::move(fn)});
+  return {loop, id};
+}
+
+Subscription Hub::subscribe(const WebSocket& ws, std::string topic) {
+  WebSocket target = ws;
+  Subscription s = subscribe(std::move(topic), [target](const HubMessage& m) {
+    return target.send_frame(m.frame) != SendResult::closed;
+  });
+  ws.on_closed([this, s] { unsubscribe(s); });
+  return s;
+}
+
+void Hub::unsubscribe(Subscription s) {
+  if (!s) return;
+  std::shared_ptr<Shard> shard;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& sh : shards_)
+      if (sh->loop == s.loop) shard = sh;
+  }
+  if (!shard) return;
+  if (shard->delivering) { // a delivery closed a connection: finish the loop over it first
+    shard->deferred.push_back(s.id);
+    return;
+  }
+  auto t = shard->topic_of.find(s.id);
+  if (t == shard->topic_of.end()) return;
+  std::string topic = std::move(t->second);
+  shard->topic_of.erase(t);
+  auto& subs = shard->topics[topic];
+  std::erase_if(subs, [&](const Shard::Sub& x) { return x.id == s.id; });
+  if (subs.empty()) shard->topics.erase(topic);
+  std::lock_guard lock(mu_);
+  if (--shard->counts[topic] == 0) shard->counts.erase(topic);
+  if (--shard->total == 0) std::erase(shards_, shard);
+}
+
+std::size_t Hub::publish(std::string topic, std::string data, bool binary) {
+  auto msg = std::make_shared<HubMessage>();
+  ws::encode_frame(msg->frame, binary ? ws::binary : ws::text, data);
+  msg->topic = std::move(topic);
+  msg->data = std::move(data);
+  msg->binary = binary;
+  std::vector<std::shared_ptr<Shard>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& s : shards_)
+      if (s->counts.count(msg->topic)) targets.push_back(s);
+  }
+  std::size_t posted = 0;
+  for (auto& shard : targets) {
+    bool ok = shard->loop->post([this, shard, msg] {
+      auto it = shard->topics.find(msg->topic);
+      if (it == shard->topics.end()) return;
+      shard->delivering = true;
+      for (Shard::Sub& sub : it->second)
+        if (!sub.fn(*msg)) shard->deferred.push_back(sub.id);
+      shard->delivering = false;
+      std::vector<std::uint64_t> gone;
+      gone.swap(shard->deferred);
+      for (std::uint64_t id : gone)
+        unsubscribe({shard->loop, id});
+    });
+    posted += ok ? 1 : 0;
+  }
+  return posted;
+}
+
+std::size_t Hub::subscribers(std::string_view topic) const {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& s : shards_)
+    if (auto it = s->counts.find(std::string(topic)); it != s->counts.end())
+      n += static_cast<std::size_t>(it->second);
+  return n;
+}
+
+} // namespace lithe::mw
