@@ -2,6 +2,7 @@
 #include <lithe/mw/common_logger.hpp>
 
 #include <lithe/env.hpp>
+#include <lithe/mw/json.hpp>
 
 #include <chrono>
 #include <condition_variable>
@@ -83,24 +84,6 @@ private:
   std::uint64_t appended_ = 0, written_ = 0;
 };
 
-void json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 /// `script` and `path` are SCRIPT_NAME and PATH_INFO as the logger saw them on the way in:
 /// inner middleware (URLMap, routers) may have moved them since.
 std::string format_line(const Env& env, std::string_view script, std::string_view path,
@@ -145,20 +128,20 @@ std::string format_line(const Env& env, std::string_view script, std::string_vie
   line += "{\"time\":\"";
   line += when;
   line += "\",\"remote\":";
-  json_string(line, env.remote_addr());
+  append_json_string(line, env.remote_addr());
   line += ",\"method\":";
-  json_string(line, env.method());
+  append_json_string(line, env.method());
   line += ",\"path\":";
-  json_string(line, std::string(script) + std::string(path));
+  append_json_string(line, std::string(script) + std::string(path));
   line += ",\"query\":";
-  json_string(line, env.query());
+  append_json_string(line, env.query());
   line += ",\"protocol\":";
-  json_string(line, env.protocol());
+  append_json_string(line, env.protocol());
   std::snprintf(num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f", o.status,
                 static_cast<unsigned long long>(o.body_bytes), secs);
   line += num;
   line += ",\"outcome\":";
-  json_string(line, to_string(o.reason));
+  append_json_string(line, to_string(o.reason));
   line += "}\n";
   return line;
 }

@@ -88,11 +88,22 @@ void Hub::unsubscribe(Subscription s) {
 }
 
 std::size_t Hub::publish(std::string topic, std::string data, bool binary) {
+  return publish(std::move(topic), std::move(data), binary, {}, 0);
+}
+
+std::size_t Hub::publish(std::string topic, std::string data, std::string event, std::uint64_t id) {
+  return publish(std::move(topic), std::move(data), false, std::move(event), id);
+}
+
+std::size_t Hub::publish(std::string topic, std::string data, bool binary, std::string event,
+                         std::uint64_t id) {
   auto msg = std::make_shared<HubMessage>();
   ws::encode_frame(msg->frame, binary ? ws::binary : ws::text, data);
   msg->topic = std::move(topic);
   msg->data = std::move(data);
   msg->binary = binary;
+  msg->event = std::move(event);
+  msg->id = id;
   std::vector<std::shared_ptr<Shard>> targets;
   {
     std::lock_guard lock(mu_);

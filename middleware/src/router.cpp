@@ -62,33 +62,11 @@ struct Route {
   std::optional<std::regex> re;
 };
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// Percent-decoding (and '+' as space for forms). Malformed escapes stay as they are.
-std::string decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
 /// A value for env params: the view itself when nothing needs decoding, else a kept copy.
 Str param_value(Env& env, std::string_view raw, bool form) {
   if (raw.find('%') == std::string_view::npos && (!form || raw.find('+') == std::string_view::npos))
     return Str::borrow(raw);
-  return Str::borrow(env.keep(decode(raw, form)));
+  return Str::borrow(env.keep(percent_decode(raw, form)));
 }
 
 /// Adds "a=1&b=2" pairs as params (after the route's own, so those win on a name clash).

@@ -60,6 +60,32 @@ std::string_view Handshake::param(std::string_view name) const noexcept {
   return {};
 }
 
+Handshake Handshake::from(const Env& env) {
+  Handshake hs;
+  hs.path = std::string(env.script_name()) + std::string(env.path());
+  hs.query = std::string(env.query());
+  hs.remote_addr = std::string(env.remote_addr());
+  for (const RequestHeader& h : env.headers())
+    hs.headers.emplace_back(std::string(h.name), std::string(h.value));
+  for (const Env::Param& p : env.params())
+    hs.params.emplace_back(std::string(p.name.view()), std::string(p.value.view()));
+  return hs;
+}
+
+std::string Handshake::query_param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    std::size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    return percent_decode(v, true);
+  }
+  return {};
+}
+
 std::string websocket_accept(std::string_view key) {
   std::string in(key);
   in += guid;
@@ -95,6 +121,7 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
   bool was_clean = false;
   TimerId idle_timer = 0, close_timer = 0;
   std::vector<Task> closed_hooks;
+  std::shared_ptr<void> attachment;
   std::chrono::steady_clock::time_point last_seen;
 
   WebSocket handle() { return WebSocket(shared_from_this()); }
@@ -350,6 +377,10 @@ std::string& WebSocket::data() const noexcept {
   return conn_->data;
 }
 
+std::shared_ptr<void>& WebSocket::attachment() const noexcept {
+  return conn_->attachment;
+}
+
 void WebSocket::on_closed(Task fn) const {
   if (!conn_ || conn_->closed)
     fn();
@@ -374,14 +405,7 @@ Response upgrade(Env& env, const std::shared_ptr<const WebSocketOptions>& opts) 
   auto key = env.header("sec-websocket-key");
   if (!key || !valid_key(*key)) return refuse(400, "Sec-WebSocket-Key is missing or malformed");
 
-  Handshake hs;
-  hs.path = std::string(env.script_name()) + std::string(env.path());
-  hs.query = std::string(env.query());
-  hs.remote_addr = std::string(env.remote_addr());
-  for (const RequestHeader& h : env.headers())
-    hs.headers.emplace_back(std::string(h.name), std::string(h.value));
-  for (const Env::Param& p : env.params())
-    hs.params.emplace_back(std::string(p.name.view()), std::string(p.value.view()));
+  Handshake hs = Handshake::from(env);
   if (!opts->protocols.empty()) {
     for (const RequestHeader& h : env.headers())
       if (iequals(h.name, "sec-websocket-protocol"))

@@ -91,4 +91,26 @@ inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
   return v;
 }
 
+/// Percent-decoding (RFC 3986 §2.1); with `plus_is_space`, '+' is a space as in HTML forms.
+/// Malformed escapes are kept as they are.
+inline std::string percent_decode(std::string_view s, bool plus_is_space = false) {
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
 } // namespace lithe

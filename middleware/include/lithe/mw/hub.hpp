@@ -19,6 +19,8 @@ struct HubMessage {
   std::string data;
   bool binary = false;
   std::string frame; // `data` as one encoded WebSocket frame, shared by every subscriber
+  std::string event; // for Server-Sent Events subscribers: the event name and id
+  std::uint64_t id = 0;
 };
 
 struct Subscription {
@@ -45,12 +47,16 @@ public:
   void unsubscribe(Subscription s);
   /// From any thread. Returns the number of loops the message was posted to.
   std::size_t publish(std::string topic, std::string data, bool binary = false);
+  /// The same with an SSE event name and id, which WebSocket subscribers ignore.
+  std::size_t publish(std::string topic, std::string data, std::string event, std::uint64_t id);
   /// Subscribers of `topic` on every loop (a snapshot).
   std::size_t subscribers(std::string_view topic) const;
 
   struct Shard;
 
 private:
+  std::size_t publish(std::string topic, std::string data, bool binary, std::string event,
+                      std::uint64_t id);
   std::shared_ptr<Shard> shard_for(Loop& loop);
   void drop_if_empty(const std::shared_ptr<Shard>& shard);
 

@@ -28,6 +28,10 @@ struct Handshake {
   std::vector<std::pair<std::string, std::string>> params; // router params, if any
   std::string_view header(std::string_view name) const noexcept;
   std::string_view param(std::string_view name) const noexcept;
+  /// The query parameter `name`, percent-decoded ("" when absent).
+  std::string query_param(std::string_view name) const;
+  /// Copies what a long-lived connection needs from a request's env.
+  static Handshake from(const Env& env);
 };
 
 class WebSocket;
@@ -95,6 +99,8 @@ public:
   /// Runs fn when the connection closes, after the options' on_close (the hub uses it to
   /// unsubscribe). At once if it is already closed.
   void on_closed(Task fn) const;
+  /// An object the app keeps with the connection (Cramp-style actions keep themselves here).
+  std::shared_ptr<void>& attachment() const noexcept;
   /// Identity, for sets and maps of connections.
   const void* id() const noexcept { return conn_.get(); }
   explicit operator bool() const noexcept { return conn_ != nullptr; }

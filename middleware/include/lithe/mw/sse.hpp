@@ -1,0 +1,74 @@
+// Server-Sent Events (the WHATWG HTML "server-sent events" format): text/event-stream with
+// event, id, retry and multi-line data, comment heartbeats, Last-Event-ID replay from a
+// bounded history, and a policy for clients that read too slowly. An EventChannel is one
+// topic: it keeps the history and fans out through a Hub, so it works across worker threads
+// and beside WebSocket subscribers of the same topic.
+#pragma once
+
+#include <lithe/app.hpp>
+#include <lithe/mw/hub.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace lithe::mw {
+
+struct SseEvent {
+  std::string_view event; // "" for the default "message"
+  std::string_view data;  // split into one data: line per line (CR, LF or CRLF)
+  std::string_view id;
+  std::optional<int> retry; // milliseconds
+};
+
+/// One event in wire form, ending with the blank line.
+std::string format_sse(const SseEvent& e);
+/// The response head an event stream needs (Content-Type, no caching, no proxy buffering).
+Headers sse_headers();
+
+/// What happens to a client whose unsent bytes exceed `max_buffered`.
+enum class SlowClient {
+  drop, // end its stream (it reconnects with Last-Event-ID and gets the history)
+  skip, // skip events until it catches up
+};
+
+struct SseOptions {
+  std::chrono::milliseconds heartbeat{15'000}; // a ": ping" comment; zero: none
+  std::size_t max_buffered = 256 * 1024;
+  SlowClient slow_client = SlowClient::drop;
+  std::optional<int> retry; // sent first, as the client's reconnection delay
+  /// Called when a client connects (on its loop), with the request (to announce a join, say);
+  /// what it returns runs when that client's stream ends, for any reason.
+  std::function<Function<void(CloseReason)>(Env&)> on_open;
+};
+
+class EventChannel {
+public:
+  EventChannel(Hub& hub, std::string topic, std::size_t history = 100);
+  /// From any thread: assigns the next id, keeps the event in the history, delivers it.
+  std::uint64_t publish(std::string event, std::string data);
+  /// An App serving this channel as text/event-stream: replays the events after the
+  /// request's Last-Event-ID (when the history still holds it), then streams new ones.
+  App app(SseOptions options = {});
+  const std::string& topic() const noexcept { return topic_; }
+
+private:
+  void start(DeferrableBody out, std::shared_ptr<const SseOptions> opts,
+             std::optional<std::uint64_t> after, Function<void(CloseReason)> on_end);
+  struct Kept {
+    std::uint64_t id;
+    std::string event, data;
+  };
+  Hub& hub_;
+  std::string topic_;
+  std::size_t history_;
+  std::mutex mu_;
+  std::deque<Kept> kept_;
+  std::uint64_t last_id_ = 0;
+};
+
+} // namespace lithe::mw

@@ -1,0 +1,66 @@
+// The chat demo in a real browser: headless Chromium (Debian's, driven by playwright-core)
+// opens two pages, one on SSE + POST and one on WebSocket, and each sees the other's
+// messages and join. usage: node chat_test.mjs path/to/lithe-chat artifacts-dir [backend]
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const [binary, artifacts = '.', backend = 'epoll'] = process.argv.slice(2);
+const deadline = setTimeout(() => { console.error('FAIL: the test took over 60 s'); cleanup(1); }, 60000);
+let server, browser;
+
+async function cleanup(code) {
+  clearTimeout(deadline);
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null) server.kill('SIGTERM');
+  process.exit(code);
+}
+
+function start() {
+  return new Promise((resolve, reject) => {
+    server = spawn(binary, ['--port', '0', '--backend', backend], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[^ ]+)/);
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', (c) => reject(new Error(`lithe-chat exited with ${c}`)));
+  });
+}
+
+try {
+  const base = await start();
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const sse = await browser.newPage();
+  const ws = await browser.newPage();
+  await sse.goto(`${base}/?name=alice`);
+  await sse.waitForSelector('body[data-ready=yes]', { timeout: 10000 });
+  await ws.goto(`${base}/?transport=ws&name=bob`);
+  await ws.waitForSelector('body[data-ready=yes]', { timeout: 10000 });
+
+  const says = async (page, who, text) => {
+    await page.fill('#text', text);
+    await page.click('button');
+  };
+  const sees = (page, line) =>
+    page.waitForFunction((l) => [...document.querySelectorAll('#log li')].some((li) => li.textContent === l),
+      line, { timeout: 10000 });
+
+  await sees(sse, '* bob joined');
+  await says(sse, 'alice', 'hello from SSE');
+  await sees(ws, 'alice: hello from SSE');
+  await sees(sse, 'alice: hello from SSE');
+  await says(ws, 'bob', 'hello from WebSocket, ünïcödé');
+  await sees(sse, 'bob: hello from WebSocket, ünïcödé');
+  await sees(ws, 'bob: hello from WebSocket, ünïcödé');
+  mkdirSync(artifacts, { recursive: true });
+  await sse.screenshot({ path: `${artifacts}/chat.png` });
+  await ws.close();
+  await sees(sse, '* bob left');
+  console.log(`ok: SSE and WebSocket users chatted (${backend}); screenshot in ${artifacts}/chat.png`);
+  await cleanup(0);
+} catch (e) {
+  console.error('FAIL:', e.message);
+  await cleanup(1);
+}
