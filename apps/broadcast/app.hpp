@@ -1,10 +1,12 @@
-// lithe-broadcast's app: every WebSocket on /ws/:topic subscribes to that topic on a Hub;
-// a message from any of them, or a POST /publish/:topic, reaches all of them, on every
-// worker thread (Cramp's broadcast to every user).
+// lithe-broadcast's app: every WebSocket on /ws/:topic, and every event stream on
+// /events/:topic, subscribes to that topic on a Hub; a message from any WebSocket, or a
+// POST /publish/:topic, reaches all of them, on every worker thread (Cramp's broadcast to
+// every user). bench/run's fan-out scenario drives it.
 #pragma once
 
 #include <lithe/mw/hub.hpp>
 #include <lithe/mw/router.hpp>
+#include <lithe/mw/sse.hpp>
 
 namespace broadcast {
 
@@ -19,6 +21,19 @@ inline lithe::mw::Router app(lithe::mw::Hub& hub) {
                                    hub.publish(std::string(ws.handshake().param("topic")),
                                                std::string(text));
                                  }});
+  r.get("/events/:topic", [&hub](lithe::Env& env) -> lithe::Response {
+    std::string topic(*env.param("topic"));
+    return {200, lithe::mw::sse_headers(),
+            lithe::stream(
+                [&hub, topic](lithe::DeferrableBody out) {
+                  out.write(std::string_view(": connected\n\n"));
+                  auto sub = hub.subscribe(topic, [out](const lithe::mw::HubMessage& m) {
+                    return out.write(lithe::mw::format_sse({.data = m.data})) || !out.closed();
+                  });
+                  out.on_close([&hub, sub](lithe::CloseReason) { hub.unsubscribe(sub); });
+                },
+                true)};
+  });
   r.post("/publish/:topic", [&hub](lithe::Env& env) -> lithe::Response {
     std::string topic(*env.param("topic"));
     std::size_t listeners = hub.subscribers(topic);
