@@ -120,6 +120,10 @@ void Env::on_close(Function<void(CloseReason)> fn) {
   if (ex_) ex_->add_close_hook(std::move(fn));
 }
 
+bool Env::abandon(CloseReason why, Response instead) {
+  return ex_ && ex_->abandon(why, std::move(instead));
+}
+
 void Env::on_finished(Function<void(Env&, const Outcome&)> fn) {
   if (ex_) ex_->add_finish_hook(std::move(fn));
 }

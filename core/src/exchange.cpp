@@ -167,6 +167,20 @@ void Exchange::attach_body(BodyState* b) noexcept {
   body_ = Ref<BodyState>(b);
 }
 
+bool Exchange::abandon(CloseReason why, Response instead) {
+  if (responded_ || finished_ || state_ != State::awaiting) return false;
+  auto hooks = std::move(close_hooks_);
+  close_hooks_.clear();
+  for (auto& h : hooks) {
+    try {
+      h(why);
+    } catch (const std::exception& e) {
+      internal_error(e.what());
+    }
+  }
+  return deliver(std::move(instead));
+}
+
 void Exchange::finish(CloseReason reason) {
   if (finished_) return;
   finished_ = true;

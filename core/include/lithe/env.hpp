@@ -123,6 +123,10 @@ public:
   /// arrives if `r` is the async sentinel. This is how a middleware sees late responses
   /// (SPEC §6.1). Returns what the middleware should return.
   Response then(Response r, Function<Response(Env&, Response)> fn);
+  /// Stops waiting for a late response (SPEC 6.5): the close hooks (env.on_close) run now with
+  /// `why`, so the app stops its work, and `instead` is sent. Loop thread only. False when a
+  /// response was already given or the app did not return the sentinel. Timeout uses it.
+  bool abandon(CloseReason why, Response instead);
   /// Writes a line to the server's error log (lithe.errors), tagged with the request line.
   void error(std::string_view message) const;
   /// When the request's head was parsed.

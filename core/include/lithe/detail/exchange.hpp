@@ -91,6 +91,9 @@ public:
   // Hooks registered through Env.
   void add_filter(Function<Response(Env&, Response)> fn) { filters_.push_back(std::move(fn)); }
   void add_close_hook(Function<void(CloseReason)> fn);
+  /// Gives up waiting for a late response: the close hooks run now with `why`, then
+  /// `instead` is sent. False if a response was already given.
+  bool abandon(CloseReason why, Response instead);
   void add_finish_hook(Function<void(Env&, const Outcome&)> fn);
   bool has_finish_hooks() const noexcept { return !finish_hooks_.empty(); }
 
