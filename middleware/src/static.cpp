@@ -1,5 +1,5 @@
-// Static: path safety first (decode, refuse NUL and "..", then realpath must stay under the
-// root), then validators, ranges and the body.
+// Static: path safety first (decode, refuse NUL and "..", then openat2 with RESOLVE_BENEATH
+// keeps the open under the root), then validators, ranges and the body.
 #include <lithe/mw/static.hpp>
 
 #include <lithe/mw/deflater.hpp>
@@ -8,8 +8,10 @@
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <memory>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -50,37 +52,49 @@ namespace {
 
 struct Resolved {
   int status = 0; // 0: found; else 400, 403 or 404
-  std::string path;
+  File file;
+  std::string name; // for the content type and the .gz sibling
   struct stat st {};
 };
 
-/// Maps PATH_INFO to a regular file under `root_real`, or says why not.
-Resolved resolve(const std::string& root_real, std::string_view path_info,
-                 const std::string& index) {
+/// Opens `rel` under the root directory `root_fd`. openat2's RESOLVE_BENEATH makes the kernel
+/// refuse any resolution that leaves the root, symlinks included, in the one open call.
+int open_beneath(int root_fd, const std::string& rel) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(
+      ::syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+/// Maps PATH_INFO to an open regular file under the root, or says why not.
+Resolved resolve(int root_fd, std::string_view path_info, const std::string& index) {
   Resolved r;
   std::string rel = percent_decode(path_info);
-  if (rel.find('\0') != std::string::npos) return {400, {}, {}};
-  // No ".." segment, before or after decoding (%2e%2e), with either slash.
+  if (rel.find('\0') != std::string::npos) return {400, {}, {}, {}};
+  // No ".." segment, before or after decoding (%2e%2e), with either slash: 403, not 404.
   for (std::size_t i = 0; i <= rel.size();) {
     std::size_t j = rel.find_first_of("/\\", i);
     if (j == std::string::npos) j = rel.size();
-    if (rel.compare(i, j - i, "..") == 0) return {403, {}, {}};
+    if (rel.compare(i, j - i, "..") == 0) return {403, {}, {}, {}};
     i = j + 1;
   }
-  std::string full = root_real + "/" + rel;
-  char real[PATH_MAX];
-  if (!::realpath(full.c_str(), real)) return {404, {}, {}};
-  std::string rp = real;
-  if (rp != root_real && rp.compare(0, root_real.size() + 1, root_real + "/") != 0)
-    return {404, {}, {}}; // a symlink that leads out of the root: as if not there
-  if (::stat(rp.c_str(), &r.st) != 0) return {404, {}, {}};
+  while (!rel.empty() && rel.front() == '/')
+    rel.erase(0, 1);
+  int fd = open_beneath(root_fd, rel);
+  if (fd < 0) return {404, {}, {}, {}}; // absent, or a symlink leading out (EXDEV)
+  r.file = File(fd);
+  if (::fstat(fd, &r.st) != 0) return {404, {}, {}, {}};
   if (S_ISDIR(r.st.st_mode)) {
-    if (index.empty()) return {404, {}, {}};
-    rp += "/" + index;
-    if (::stat(rp.c_str(), &r.st) != 0) return {404, {}, {}};
+    if (index.empty()) return {404, {}, {}, {}};
+    rel += rel.empty() || rel.back() == '/' ? index : "/" + index;
+    fd = open_beneath(root_fd, rel);
+    if (fd < 0) return {404, {}, {}, {}};
+    r.file = File(fd);
+    if (::fstat(fd, &r.st) != 0) return {404, {}, {}, {}};
   }
-  if (!S_ISREG(r.st.st_mode)) return {404, {}, {}};
-  r.path = std::move(rp);
+  if (!S_ISREG(r.st.st_mode)) return {404, {}, {}, {}};
+  r.name = std::move(rel);
   return r;
 }
 
@@ -119,10 +133,9 @@ std::optional<std::vector<Range>> parse_ranges(std::string_view h, std::uint64_t
   return out;
 }
 
-Response serve(Env& env, const StaticOptions& o, const std::string& root_real, bool fall_through,
-               const App* next) {
+Response serve(Env& env, const StaticOptions& o, int root_fd, bool fall_through, const App* next) {
   std::string_view method = env.method();
-  Resolved r = resolve(root_real, env.path(), o.index);
+  Resolved r = resolve(root_fd, env.path(), o.index);
   if (r.status == 404 && fall_through) return (*next)(env);
   if (method != "GET" && method != "HEAD") {
     if (fall_through) return (*next)(env);
@@ -136,7 +149,7 @@ Response serve(Env& env, const StaticOptions& o, const std::string& root_real, b
   char tag[64];
   std::snprintf(tag, sizeof tag, "W/\"%llx-%llx\"", static_cast<unsigned long long>(size),
                 static_cast<unsigned long long>(r.st.st_mtim.tv_sec));
-  Headers h{{"Content-Type", std::string(mime_type(r.path))},
+  Headers h{{"Content-Type", mime_type(r.name)},
             {"Last-Modified", format_http_date(r.st.st_mtim.tv_sec)},
             {"ETag", tag},
             {"Accept-Ranges", "bytes"}};
@@ -153,8 +166,6 @@ Response serve(Env& env, const StaticOptions& o, const std::string& root_real, b
     return {304, std::move(h), {}};
   }
 
-  auto open = [](const std::string& path, std::error_code& ec) { return File::open(path, ec); };
-  std::error_code ec;
   auto range_header = env.header("range");
   if (range_header) {
     if (auto ranges = parse_ranges(*range_header, size)) {
@@ -163,8 +174,7 @@ Response serve(Env& env, const StaticOptions& o, const std::string& root_real, b
         h.remove("content-type");
         return {416, std::move(h), {}};
       }
-      File f = open(r.path, ec);
-      if (!f) return {404, {}, "Not Found\n"};
+      File& f = r.file;
       if (ranges->size() == 1) {
         const Range& rg = ranges->front();
         h.add("Content-Range", "bytes " + std::to_string(rg.first) + "-" + std::to_string(rg.last) +
@@ -173,7 +183,7 @@ Response serve(Env& env, const StaticOptions& o, const std::string& root_real, b
       }
       // Several ranges: multipart/byteranges (RFC 9110 §14.6), read into memory.
       const std::string boundary = "lithe-byteranges-7d3f";
-      std::string type(mime_type(r.path));
+      std::string type(mime_type(r.name));
       Body::Chunks parts;
       for (const Range& rg : *ranges) {
         std::string part = "--" + boundary + "\r\nContent-Type: " + type +
@@ -194,41 +204,38 @@ Response serve(Env& env, const StaticOptions& o, const std::string& root_real, b
   }
   // A precompressed sibling for clients that accept gzip (never for ranges).
   if (o.gzip_siblings && accept_q(env.header("accept-encoding").value_or(""), "gzip") > 0) {
-    std::string gz = r.path + ".gz";
+    int gfd = open_beneath(root_fd, r.name + ".gz");
     struct stat gst {};
-    if (::stat(gz.c_str(), &gst) == 0 && S_ISREG(gst.st_mode)) {
-      if (File f = open(gz, ec)) {
-        h.add("Content-Encoding", "gzip");
-        h.add("Vary", "Accept-Encoding");
-        return {200, std::move(h),
-                FileRange{std::move(f), 0, static_cast<std::uint64_t>(gst.st_size)}};
-      }
+    File gz(gfd);
+    if (gfd >= 0 && ::fstat(gfd, &gst) == 0 && S_ISREG(gst.st_mode)) {
+      h.add("Content-Encoding", "gzip");
+      h.add("Vary", "Accept-Encoding");
+      return {200, std::move(h),
+              FileRange{std::move(gz), 0, static_cast<std::uint64_t>(gst.st_size)}};
     }
   }
-  File f = open(r.path, ec);
-  if (!f) return {404, {{"Content-Type", "text/plain"}}, "Not Found\n"};
-  return {200, std::move(h), FileRange{std::move(f), 0, size}};
+  return {200, std::move(h), FileRange{std::move(r.file), 0, size}};
 }
 
-std::string real_root(const std::string& root) {
-  char real[PATH_MAX];
-  if (!::realpath(root.c_str(), real))
-    throw std::runtime_error("static files: the root " + root + " does not exist");
-  return real;
+/// The root as an open directory, shared by the App's copies and closed with the last.
+std::shared_ptr<const File> open_root(const std::string& root) {
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("static files: cannot open the root " + root);
+  return std::make_shared<const File>(fd);
 }
 
 } // namespace
 
 App files(StaticOptions options) {
-  auto root = std::make_shared<const std::string>(real_root(options.root));
-  return [options, root](Env& env) { return serve(env, options, *root, false, nullptr); };
+  auto root = open_root(options.root);
+  return [options, root](Env& env) { return serve(env, options, root->fd(), false, nullptr); };
 }
 
 Middleware static_files(StaticOptions options) {
-  auto root = std::make_shared<const std::string>(real_root(options.root));
+  auto root = open_root(options.root);
   return [options, root](App next) -> App {
     return [options, root, next = std::move(next)](Env& env) {
-      return serve(env, options, *root, true, &next);
+      return serve(env, options, root->fd(), true, &next);
     };
   };
 }

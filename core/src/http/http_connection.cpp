@@ -15,6 +15,10 @@
 namespace lithe::http {
 
 namespace {
+constexpr std::uint64_t small_file_bytes = 16 * 1024;
+}
+
+namespace {
 
 constexpr std::string_view trim_ows(std::string_view v) noexcept {
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
@@ -539,7 +543,19 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
   case Body::Kind::file: {
     FileRange& f = *r.body.get_if<FileRange>();
     outcome.body_bytes = f.length;
-    if (send) out().append_file(std::move(f));
+    if (!send) break;
+    if (f.length <= small_file_bytes) {
+      // A small file is read now and goes out with the head in one writev: a separate
+      // sendfile would cost a second syscall and a second TCP segment for a few bytes.
+      std::string bytes = ctx_.buffers().take();
+      bytes.resize(static_cast<std::size_t>(f.length));
+      if (::pread(f.file.fd(), bytes.data(), bytes.size(), static_cast<off_t>(f.offset)) ==
+          static_cast<ssize_t>(bytes.size())) {
+        out().append_owned(std::move(bytes));
+        break;
+      }
+    }
+    out().append_file(std::move(f)); // large, or unreadable now: the flush path reports it
     break;
   }
   case Body::Kind::deferrable: {
