@@ -9,7 +9,7 @@
 
 namespace echo {
 
-inline lithe::App app(lithe::mw::WebSocketOptions ws = {}) {
+inline lithe::App app(lithe::mw::WebSocketOptions ws = {.compression = true}) {
   ws.on_message = [](lithe::mw::WebSocket& s, std::string_view text) { s.send(text); };
   ws.on_binary = [](lithe::mw::WebSocket& s, std::string_view bytes) { s.send_binary(bytes); };
   lithe::App http = [](lithe::Env& env) -> lithe::Response {

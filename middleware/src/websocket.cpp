@@ -1,6 +1,7 @@
 // WebSocket: the handshake as a 101 response with a hijack body, then one Conn per socket
 // that parses frames, assembles messages and runs the close handshake (RFC 6455 §4, §5, §7).
 #include <lithe/mw/websocket.hpp>
+#include <lithe/mw/ws_deflate.hpp>
 
 #include <lithe/detail/exchange.hpp> // Socket's state type, complete for its handle
 #include <lithe/log.hpp>
@@ -103,14 +104,19 @@ bool is_websocket_upgrade(const Env& env) noexcept {
 }
 
 struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
-  Conn(std::shared_ptr<const WebSocketOptions> o, Handshake h)
-      : opts(std::move(o)), hs(std::move(h)), parser(opts->max_message) {}
+  Conn(std::shared_ptr<const WebSocketOptions> o, Handshake h,
+       std::optional<ws::DeflateParams> deflate)
+      : opts(std::move(o)), hs(std::move(h)), parser(opts->max_message, deflate.has_value()) {
+    if (deflate) pmd = std::make_unique<ws::PerMessageDeflate>(*deflate);
+  }
 
   std::shared_ptr<const WebSocketOptions> opts;
   Handshake hs;
   Socket sock;
   std::string data;
   ws::FrameParser parser;
+  std::unique_ptr<ws::PerMessageDeflate> pmd; // permessage-deflate, when negotiated
+  bool msg_compressed = false;
   std::uint8_t msg_opcode = 0; // the message being assembled, 0 for none
   std::string msg;
   bool msg_fragmented = false;
@@ -189,13 +195,34 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
         return fail(ws::protocol_error, "continuation frame without a message");
       if (f.opcode != ws::continuation && msg_opcode != 0)
         return fail(ws::protocol_error, "a new message began before the last one ended");
+      if (f.opcode == ws::continuation && f.rsv1)
+        return fail(ws::protocol_error, "RSV1 set on a continuation frame");
       if (f.opcode != ws::continuation) {
         msg_opcode = f.opcode;
         msg_fragmented = !f.fin;
+        msg_compressed = f.rsv1;
         utf8.reset();
       }
       if (msg.size() + f.payload.size() > opts->max_message)
         return fail(ws::too_big, "message larger than the limit");
+      if (msg_compressed) {
+        msg.append(f.payload); // inflated whole at the last fragment
+        if (!f.fin) return;
+        bool too_big = false;
+        auto plain = pmd->decompress(msg, opts->max_message, too_big);
+        msg.clear();
+        if (!plain)
+          return too_big ? fail(ws::too_big, "message larger than the limit once inflated")
+                         : fail(ws::invalid_payload, "invalid permessage-deflate data");
+        if (msg_opcode == ws::text && !ws::valid_utf8(*plain))
+          return fail(ws::invalid_payload, "text message is not valid UTF-8");
+        std::uint8_t op = msg_opcode;
+        msg_opcode = 0;
+        WebSocket ws = handle();
+        if (op == ws::text && opts->on_message) opts->on_message(ws, *plain);
+        if (op == ws::binary && opts->on_binary) opts->on_binary(ws, *plain);
+        return;
+      }
       if (msg_opcode == ws::text && !utf8.feed(f.payload))
         return fail(ws::invalid_payload, "text message is not valid UTF-8");
       if (!f.fin) {
@@ -265,6 +292,15 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     sock.write(std::move(out));
   }
 
+  SendResult send_message(std::uint8_t op, std::string_view payload) {
+    std::string out;
+    if (pmd && payload.size() >= opts->compress_min && !closed && !close_sent)
+      ws::encode_frame(out, op, pmd->compress(payload), true, true);
+    else
+      ws::encode_frame(out, op, payload);
+    return send_frame(std::move(out));
+  }
+
   SendResult send_frame(std::string&& frame) {
     if (closed || close_sent || sock.closed()) return SendResult::closed;
     if (sock.buffered() > opts->max_backpressure) {
@@ -330,17 +366,11 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
 };
 
 SendResult WebSocket::send(std::string_view text) const {
-  if (!conn_) return SendResult::closed;
-  std::string out;
-  ws::encode_frame(out, ws::text, text);
-  return conn_->send_frame(std::move(out));
+  return conn_ ? conn_->send_message(ws::text, text) : SendResult::closed;
 }
 
 SendResult WebSocket::send_binary(std::string_view bytes) const {
-  if (!conn_) return SendResult::closed;
-  std::string out;
-  ws::encode_frame(out, ws::binary, bytes);
-  return conn_->send_frame(std::move(out));
+  return conn_ ? conn_->send_message(ws::binary, bytes) : SendResult::closed;
 }
 
 SendResult WebSocket::send_frame(std::string_view frame) const {
@@ -420,7 +450,12 @@ Response upgrade(Env& env, const std::shared_ptr<const WebSocketOptions>& opts) 
                   {"Connection", "Upgrade"},
                   {"Sec-WebSocket-Accept", websocket_accept(*key)}};
   if (!hs.protocol.empty()) headers.add("Sec-WebSocket-Protocol", hs.protocol);
-  auto conn = std::make_shared<WebSocket::Conn>(opts, std::move(hs));
+  std::optional<ws::DeflateParams> deflate;
+  if (opts->compression)
+    if (auto offers = env["HTTP_SEC_WEBSOCKET_EXTENSIONS"]; !offers.empty())
+      if ((deflate = ws::negotiate_deflate(offers)))
+        headers.add("Sec-WebSocket-Extensions", ws::deflate_response(*deflate));
+  auto conn = std::make_shared<WebSocket::Conn>(opts, std::move(hs), deflate);
   return {101, std::move(headers), hijack([conn](Socket s) { conn->start(std::move(s)); })};
 }
 

@@ -136,6 +136,22 @@ TEMPLATE_TEST_CASE("python3-websockets: echo, binary, 200 KB, ping, fragments, c
   CHECK(s.settles());
 }
 
+TEMPLATE_TEST_CASE("permessage-deflate is negotiated and round-trips compressed messages",
+                   "[ws][client][deflate]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo::app());
+  auto r = run_process({"/usr/bin/python3", clients + "ws_client.py",
+                        "ws://127.0.0.1:" + std::to_string(s.port()) + "/", "compressed"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "extensions permessage-deflate\nroundtrip True\n");
+  // Without the option the extension is declined: plain frames, which RFC 7692 allows.
+  mw::WebSocketOptions plain;
+  TestServer s2(TestType::name, echo::app(plain));
+  auto r2 = run_process({"/usr/bin/python3", clients + "ws_client.py",
+                         "ws://127.0.0.1:" + std::to_string(s2.port()) + "/", "compressed"});
+  CHECK(r2.out == "extensions \nroundtrip True\n");
+}
+
 TEMPLATE_TEST_CASE("node ws: echo, binary, ping and a close code echoed", "[ws][client]",
                    LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app());

@@ -66,7 +66,7 @@ TEST_CASE("A keep_open stream stays open until the app ends it") {
             stream(
                 [&loop](DeferrableBody out) {
                   auto n = std::make_shared<int>(0);
-                  loop.add_periodic_timer(Millis(100), [out, n, &loop]() {
+                  loop.add_periodic_timer(Millis(100), [out, n]() {
                     out.write("tick\n");
                     if (++*n == 3) out.succeed();
                   });

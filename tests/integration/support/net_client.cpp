@@ -334,7 +334,7 @@ App conformance_app() {
       DeferrableBody body;
       auto left = std::make_shared<int>(n);
       Loop& loop = env.loop();
-      TimerId id = loop.add_periodic_timer(Millis(1), [body, left, &loop] {
+      TimerId id = loop.add_periodic_timer(Millis(1), [body, left] {
         if (*left > 0) body.write("chunk " + std::to_string((*left)--) + "\n");
         if (*left == 0) body.succeed();
       });

@@ -1,6 +1,7 @@
 // The WebSocket codec: every length form, masking at any phase, the parser's refusals, and
 // the UTF-8 validator against valid and invalid text split at every byte.
 #include <lithe/mw/ws_codec.hpp>
+#include <lithe/mw/ws_deflate.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -112,4 +113,33 @@ TEST_CASE("Close codes: which may appear on the wire") {
     CHECK(ws::valid_close_code(ok));
   for (std::uint16_t bad : {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000})
     CHECK_FALSE(ws::valid_close_code(bad));
+}
+
+TEST_CASE("permessage-deflate: offers negotiated, messages round-trip, limits hold") {
+  using lithe::mw::ws::negotiate_deflate;
+  auto p = negotiate_deflate("permessage-deflate; client_max_window_bits");
+  REQUIRE(p);
+  CHECK(lithe::mw::ws::deflate_response(*p) == "permessage-deflate");
+  auto q = negotiate_deflate("x-webkit-deflate-frame, permessage-deflate; "
+                             "server_no_context_takeover; server_max_window_bits=10");
+  REQUIRE(q);
+  CHECK(lithe::mw::ws::deflate_response(*q) ==
+        "permessage-deflate; server_no_context_takeover; server_max_window_bits=10");
+  CHECK_FALSE(negotiate_deflate("permessage-deflate; unknown_param"));
+  CHECK_FALSE(negotiate_deflate("permessage-deflate; server_max_window_bits=20"));
+  CHECK_FALSE(negotiate_deflate(""));
+
+  lithe::mw::ws::PerMessageDeflate out(*q), in(*p);
+  const std::string msg(5000, 'w');
+  for (int i = 0; i < 3; ++i) { // context carried over (or not) between messages
+    std::string c = out.compress(msg);
+    CHECK(c.size() < msg.size() / 10);
+    bool too_big = false;
+    auto back = in.decompress(c, 1 << 20, too_big);
+    REQUIRE(back);
+    CHECK(*back == msg);
+  }
+  bool too_big = false;
+  CHECK_FALSE(in.decompress(out.compress(msg), 100, too_big));
+  CHECK(too_big);
 }
