@@ -107,10 +107,7 @@ public:
   void join() {
     if (thread_.joinable()) thread_.join();
   }
-  WorkerStats stats() const {
-    std::lock_guard lock(stats_mu_);
-    return service_ ? service_->stats() : last_stats_;
-  }
+  WorkerStats stats() const { return service_.stats(); }
 
   EpollLoop loop;
   char read_buf[64 * 1024];
@@ -131,9 +128,7 @@ private:
   int listen_fd_;
   ListenInfo info_;
   Listener listener_{*this};
-  std::unique_ptr<Service> service_;
-  mutable std::mutex stats_mu_;
-  WorkerStats last_stats_;
+  detail::ServiceSlot service_;
   std::thread thread_;
   EpollConn* conns_ = nullptr;
   std::vector<EpollConn*> ready_, closing_;
@@ -381,10 +376,7 @@ void Worker::start(const ServiceFactory& factory) {
 
 void Worker::run(const ServiceFactory& factory) {
   loop.attach_thread();
-  {
-    std::lock_guard lock(stats_mu_);
-    service_ = factory(loop, info_);
-  }
+  service_.make(factory, loop, info_);
   loop.add(listen_fd_, EPOLLIN, &listener_);
   loop.run([this] { return after_iteration(); });
   // Anything left (a deadline that never came): close it while the service still exists.
@@ -393,9 +385,7 @@ void Worker::run(const ServiceFactory& factory) {
     c->fail(CloseReason::server_stopping);
   after_iteration();
   loop.shut_down();
-  std::lock_guard lock(stats_mu_);
-  last_stats_ = service_->stats();
-  service_.reset();
+  service_.retire();
 }
 
 } // namespace

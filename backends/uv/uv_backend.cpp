@@ -112,10 +112,7 @@ public:
   void join() {
     if (thread_.joinable()) thread_.join();
   }
-  WorkerStats stats() const {
-    std::lock_guard lock(stats_mu_);
-    return service_ ? service_->stats() : last_stats_;
-  }
+  WorkerStats stats() const { return service_.stats(); }
 
   void closed(UvConn* c) noexcept;
 
@@ -133,9 +130,7 @@ private:
   ListenInfo info_;
   uv_tcp_t listener_{};
   bool listening_ = false;
-  std::unique_ptr<Service> service_;
-  mutable std::mutex stats_mu_;
-  WorkerStats last_stats_;
+  detail::ServiceSlot service_;
   std::thread thread_;
   UvConn* conns_ = nullptr;
   std::size_t live_ = 0;
@@ -335,10 +330,7 @@ void Worker::begin_stop(Millis deadline) {
 
 void Worker::run(const ServiceFactory& factory) {
   loop.attach_thread();
-  {
-    std::lock_guard lock(stats_mu_);
-    service_ = factory(loop, info_);
-  }
+  service_.make(factory, loop, info_);
   uv_tcp_init(loop.raw(), &listener_);
   listener_.data = this;
   int rc = uv_tcp_open(&listener_, listen_fd_);
@@ -356,9 +348,7 @@ void Worker::run(const ServiceFactory& factory) {
   for (int i = 0; i < 64 && live_ > 0; ++i)
     uv_run(loop.raw(), UV_RUN_NOWAIT); // their close callbacks
   loop.shut_down();
-  std::lock_guard lock(stats_mu_);
-  last_stats_ = service_->stats();
-  service_.reset();
+  service_.retire();
 }
 
 } // namespace

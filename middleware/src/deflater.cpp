@@ -1,6 +1,8 @@
 // Deflater: one z_stream per response, gzip framing (windowBits 15 + 16).
 #include <lithe/mw/deflater.hpp>
 
+#include "zlib_stream.hpp"
+
 #include <lithe/detail/exchange.hpp> // DeferrableBody's state type, complete for its handle
 
 #include <memory>
@@ -31,15 +33,7 @@ public:
   /// Compresses `in`; `flush` is Z_SYNC_FLUSH (a chunk the client can decode now) or Z_FINISH.
   std::string feed(std::string_view in, int flush) {
     std::string out;
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z_.avail_in = static_cast<uInt>(in.size());
-    char buf[16384];
-    do {
-      z_.next_out = reinterpret_cast<Bytef*>(buf);
-      z_.avail_out = sizeof buf;
-      deflate(&z_, flush);
-      out.append(buf, sizeof buf - z_.avail_out);
-    } while (z_.avail_out == 0);
+    detail::deflate_into(z_, in, flush, out);
     return out;
   }
 

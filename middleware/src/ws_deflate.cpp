@@ -1,6 +1,8 @@
 // permessage-deflate with zlib: raw streams (negative windowBits), one per direction.
 #include <lithe/mw/ws_deflate.hpp>
 
+#include "zlib_stream.hpp"
+
 #include <lithe/str.hpp>
 
 #include <zlib.h>
@@ -82,20 +84,11 @@ PerMessageDeflate::~PerMessageDeflate() {
 }
 
 std::string PerMessageDeflate::compress(std::string_view message) {
-  z_stream& z = z_->out;
   std::string out;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-  z.avail_in = static_cast<uInt>(message.size());
-  char buf[16384];
-  do {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    deflate(&z, Z_SYNC_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-  } while (z.avail_out == 0);
+  detail::deflate_into(z_->out, message, Z_SYNC_FLUSH, out);
   if (out.size() >= 4 && out.compare(out.size() - 4, 4, std::string_view("\0\0\xff\xff", 4)) == 0)
     out.resize(out.size() - 4); // §7.2.1: the sync flush's empty block is implied
-  if (p_.server_no_context_takeover) deflateReset(&z);
+  if (p_.server_no_context_takeover) deflateReset(&z_->out);
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <unistd.h>
 #include <vector>
@@ -26,6 +27,32 @@ inline WorkerStats& operator+=(WorkerStats& a, const WorkerStats& b) noexcept {
   a.sockets += b.sockets;
   return a;
 }
+
+/// A worker's Service, made and ended on the worker's thread, with counters readable from
+/// any thread (the last ones are kept once the service is gone).
+class ServiceSlot {
+public:
+  void make(const ServiceFactory& factory, Loop& loop, const ListenInfo& info) {
+    std::lock_guard lock(mu_);
+    service_ = factory(loop, info);
+  }
+  Service* operator->() const noexcept { return service_.get(); }
+  /// Ends the service (after its loop has ended), keeping its last counters.
+  void retire() {
+    std::lock_guard lock(mu_);
+    last_ = service_->stats();
+    service_.reset();
+  }
+  WorkerStats stats() const {
+    std::lock_guard lock(mu_);
+    return service_ ? service_->stats() : last_;
+  }
+
+private:
+  mutable std::mutex mu_;
+  std::unique_ptr<Service> service_;
+  WorkerStats last_;
+};
 
 template <class Worker> class WorkerPool final : public Backend {
 public:
