@@ -12,7 +12,8 @@
 
 namespace lithe::detail {
 
-int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec) {
+int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec,
+               bool first) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -33,6 +34,23 @@ int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::er
     }
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (first && port != 0) {
+      // SO_REUSEPORT would let us join another server's port without a word: a plain bind
+      // first, so a port in use fails here with EADDRINUSE, as any server's would.
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        ec = std::error_code(errno, std::system_category());
+        ::close(fd);
+        fd = -1;
+        continue;
+      }
+      ::close(fd);
+      fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+      if (fd < 0) {
+        ec = std::error_code(errno, std::system_category());
+        continue;
+      }
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, backlog) == 0) {
       ec.clear();

@@ -502,3 +502,21 @@ TEMPLATE_TEST_CASE("curl gets, posts chunked, sends Expect and speaks HTTP/1.0",
   r = run_process({"curl", "-sS", "--max-time", "10", "-I", s.url("/")});
   CHECK(r.out.find("Content-Length: 13") != std::string::npos);
 }
+
+TEMPLATE_TEST_CASE("A port another server holds is refused, not silently shared", "[http][listen]",
+                   LITHE_BACKENDS) {
+  TestServer first(TestType::name, conformance_app());
+  ServerOptions o;
+  o.backend = TestType::name;
+  o.listen.port = first.port();
+  o.listen.threads = 2;
+  Server second(conformance_app(), o);
+  std::error_code ec = second.start();
+  CHECK(ec == std::errc::address_in_use);
+  // The first server is untouched.
+  RawClient c(first.port());
+  c.send(get("/"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}

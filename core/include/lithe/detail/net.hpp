@@ -14,7 +14,9 @@ namespace lithe::detail {
 
 /// A non-blocking, close-on-exec TCP listener on host:port with SO_REUSEADDR and
 /// SO_REUSEPORT (one per worker, the kernel spreads connections). -1 and `ec` on failure.
-int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec);
+/// `first`: the server's first listener, which must not join a port another process holds.
+int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec,
+               bool first = false);
 /// The port a socket is bound to.
 std::uint16_t local_port(int fd) noexcept;
 /// An IPv4 or IPv6 peer address, kept small (a connection holds one).

@@ -68,7 +68,7 @@ public:
     std::vector<int> fds;
     for (int i = 0; i < threads; ++i) {
       std::error_code ec;
-      int fd = listen_tcp(config.host, port, config.backlog, ec);
+      int fd = listen_tcp(config.host, port, config.backlog, ec, i == 0);
       if (fd < 0) {
         for (int f : fds)
           ::close(f);
