@@ -305,7 +305,18 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     if (closed || close_sent || sock.closed()) return SendResult::closed;
     if (sock.buffered() > opts->max_backpressure) {
       if (opts->backpressure == BackpressurePolicy::drop) return SendResult::dropped;
-      fail(ws::policy, "the peer reads too slowly (backpressure limit)");
+      // The peer is not reading: a close frame would wait behind everything queued, so the
+      // connection is dropped at once and the app hears 1008.
+      log_error("websocket " + hs.path + ": the peer reads too slowly (backpressure limit)");
+      if (opts->on_error) {
+        WebSocket ws = handle();
+        opts->on_error(ws, "backpressure limit");
+      }
+      close_sent = true;
+      close_code = ws::policy;
+      close_reason = "backpressure limit";
+      was_clean = false;
+      sock.abort();
       return SendResult::closed;
     }
     return sock.write(std::move(frame)) ? SendResult::sent : SendResult::backpressure;

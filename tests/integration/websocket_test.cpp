@@ -350,3 +350,39 @@ TEMPLATE_TEST_CASE("A graceful stop closes WebSockets with 1001", "[ws][stop]", 
   c->send(client_frame(0x80 | ws::close, ws::close_payload(1001, "")));
   stopper.join();
 }
+
+TEMPLATE_TEST_CASE("A peer that does not read is closed with 1008, or its messages dropped",
+                   "[ws][backpressure]", LITHE_BACKENDS) {
+  for (auto policy : {mw::BackpressurePolicy::close, mw::BackpressurePolicy::drop}) {
+    std::atomic<int> code{0}, dropped{0}, sent{0};
+    mw::WebSocketOptions o;
+    o.max_backpressure = 256 * 1024;
+    o.backpressure = policy;
+    o.on_message = [&](mw::WebSocket& ws, std::string_view) {
+      const std::string chunk(64 * 1024, 'b');
+      for (int i = 0; i < 400; ++i) { // 25 MiB, far more than socket buffers hold
+        auto r = ws.send_binary(chunk);
+        if (r == mw::SendResult::dropped) ++dropped;
+        if (r == mw::SendResult::sent || r == mw::SendResult::backpressure) ++sent;
+        if (r == mw::SendResult::closed) break;
+      }
+    };
+    o.on_close = [&](mw::WebSocket&, std::uint16_t c, std::string_view, bool) { code = c; };
+    TestServer s(TestType::name, mw::websocket(o));
+    auto c = open_ws(s.port());
+    c->send(text("flood me")); // and never read
+    if (policy == mw::BackpressurePolicy::close) {
+      auto deadline = std::chrono::steady_clock::now() + 5s;
+      while (code == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(5ms);
+      CHECK(code == ws::policy);
+      CHECK(sent < 400);
+    } else {
+      auto deadline = std::chrono::steady_clock::now() + 5s;
+      while (dropped + sent < 400 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(5ms);
+      CHECK(dropped > 0);
+      CHECK(code == 0); // still open
+    }
+  }
+}
