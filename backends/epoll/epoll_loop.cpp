@@ -58,12 +58,7 @@ bool EpollLoop::cancel_timer(TimerId id) {
 
 bool EpollLoop::post(Task fn) {
   bool wake = false;
-  {
-    std::lock_guard lock(post_mu_);
-    if (dead_) return false;
-    posted_.push_back(std::move(fn));
-    if (!wake_pending_) wake = wake_pending_ = true;
-  }
+  if (!posts_.push(std::move(fn), wake)) return false;
   if (wake) {
     std::uint64_t one = 1;
     ssize_t r = ::write(wakefd_, &one, sizeof one);
@@ -108,11 +103,7 @@ void EpollLoop::drain_posts() {
   std::uint64_t n;
   ssize_t r = ::read(wakefd_, &n, sizeof n);
   (void)r;
-  {
-    std::lock_guard lock(post_mu_);
-    running_posts_.swap(posted_);
-    wake_pending_ = false;
-  }
+  posts_.take(running_posts_);
   for (Task& t : running_posts_)
     t();
   running_posts_.clear();
@@ -183,11 +174,7 @@ void EpollLoop::run(const std::function<bool()>& after) {
 
 void EpollLoop::shut_down() {
   std::vector<Task> posted;
-  {
-    std::lock_guard lock(post_mu_);
-    dead_ = true;
-    posted.swap(posted_);
-  }
+  posts_.close(posted);
   // Destroyed, not run: their captures let go (an exchange returns to nothing, and frees).
   Loop* prev = Loop::current();
   set_current(this);

@@ -3,6 +3,7 @@
 // loop for posts from other threads.
 #pragma once
 
+#include <lithe/detail/post_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <chrono>
@@ -90,10 +91,8 @@ private:
   TimerId next_timer_ = 1;
   TimerId running_timer_ = 0;
   bool running_cancelled_ = false;
-  std::mutex post_mu_;
-  std::vector<Task> posted_, running_posts_;
-  bool wake_pending_ = false; // guarded by post_mu_
-  bool dead_ = false;         // guarded by post_mu_
+  detail::PostQueue posts_;
+  std::vector<Task> running_posts_;
 };
 
 } // namespace lithe::backend

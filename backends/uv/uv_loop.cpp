@@ -105,21 +105,15 @@ void UvLoop::on_check(uv_check_t* c) {
 }
 
 bool UvLoop::post(Task fn) {
-  {
-    std::lock_guard lock(post_mu_);
-    if (dead_) return false;
-    posted_.push_back(std::move(fn));
-  }
-  uv_async_send(&async_); // coalesces: many sends, one callback
+  bool wake = false;
+  if (!posts_.push(std::move(fn), wake)) return false;
+  if (wake) uv_async_send(&async_);
   return true;
 }
 
 void UvLoop::on_async(uv_async_t* a) {
   auto* self = static_cast<UvLoop*>(a->data);
-  {
-    std::lock_guard lock(self->post_mu_);
-    self->running_posts_.swap(self->posted_);
-  }
+  self->posts_.take(self->running_posts_);
   for (Task& t : self->running_posts_)
     t();
   self->running_posts_.clear();
@@ -148,12 +142,7 @@ void UvLoop::run() {
 
 void UvLoop::shut_down() {
   std::vector<Task> posted;
-  {
-    std::lock_guard lock(post_mu_);
-    if (dead_) return;
-    dead_ = true;
-    posted.swap(posted_);
-  }
+  if (!posts_.close(posted)) return;
   // Destroyed, not run: their captures let go (an exchange returns to nothing, and frees).
   Loop* prev = Loop::current();
   set_current(this);

@@ -3,6 +3,7 @@
 // and posts from other threads wake the loop through a uv_async.
 #pragma once
 
+#include <lithe/detail/post_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <mutex>
@@ -56,9 +57,8 @@ private:
   std::vector<Task> ticks_, running_ticks_;
   std::unordered_map<TimerId, Timer*> timers_;
   TimerId next_timer_ = 1;
-  std::mutex post_mu_;
-  std::vector<Task> posted_, running_posts_;
-  bool dead_ = false; // guarded by post_mu_
+  detail::PostQueue posts_;
+  std::vector<Task> running_posts_;
 };
 
 } // namespace lithe::backend
