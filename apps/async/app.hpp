@@ -7,17 +7,35 @@
 //   GET /long        a long computation on another thread; the loop stays free meanwhile
 //   GET /delay/:n    answers after n milliseconds (async_sinatra's example uses seconds; the
 //                    benchmark's /delay/1000 is one second)
+//   GET /stream/:n   n bytes (Content-Length) as a DeferrableBody written in 64 KiB chunks as
+//                    fast as the client reads: writes while writable(), then waits for on_drain
 #pragma once
 
 #include <lithe/lithe.hpp>
 #include <lithe/mw/router.hpp>
 
+#include <algorithm>
+#include <memory>
+#include <string>
 #include <thread>
 
 namespace async_app {
 
 inline lithe::Response text(std::string s) {
   return {200, {{"Content-Type", "text/plain"}}, std::move(s)};
+}
+
+/// Writes the bytes still due into `body` in 64 KiB chunks until a write reports the
+/// connection's unsent bytes at the high-water mark; on_drain calls it again. Memory stays
+/// within the mark plus one chunk however slowly the client reads.
+inline void pump(const lithe::DeferrableBody& body, std::uint64_t& left) {
+  static const std::string chunk(64 * 1024, 'x');
+  while (left > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    left -= n;
+    if (!body.write(std::string_view(chunk.data(), n))) break;
+  }
+  if (left == 0) body.succeed();
 }
 
 inline lithe::mw::Router app() {
@@ -73,6 +91,17 @@ inline lithe::mw::Router app() {
     });
     env.on_close([&loop, t](lithe::CloseReason) { loop.cancel_timer(t); });
     return lithe::async;
+  });
+  r.get("/stream/:n", [](lithe::Env& env) -> lithe::Response {
+    auto n = lithe::parse_u64(env.param("n").value_or(""));
+    if (!n) return {400, {}, "n must be a byte count\n"};
+    lithe::DeferrableBody body;
+    auto left = std::make_shared<std::uint64_t>(*n);
+    body.on_drain([body, left] { pump(body, *left); }); // held until the body closes
+    env.loop().next_tick([body, left] { pump(body, *left); });
+    return {200,
+            {{"Content-Type", "application/octet-stream"}, {"Content-Length", std::to_string(*n)}},
+            body};
   });
   return r;
 }

@@ -9,6 +9,10 @@
 //                                     prints median_ms and deliveries_per_sec.
 //   idle PORT CONNS PID               opens CONNS keep-alive connections, one request each,
 //                                     then reads the server's RSS growth: bytes_per_conn.
+//   stream PORT PATH MIB_PER_SEC PID  GETs PATH (a large body) and reads it no faster than
+//                                     MIB_PER_SEC, sampling the server's RSS every 100 ms;
+//                                     prints bytes, seconds, rss_base_kib, rss_growth_kib
+//                                     (the largest RSS seen minus the one before the request).
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -22,6 +26,7 @@
 #include <string>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -240,6 +245,56 @@ int idle(int port, int conns, int pid) {
   return 0;
 }
 
+int stream(int port, const char* path, double mib_per_sec, int pid) {
+  const long base = rss_kib(pid);
+  long peak = base;
+  int fd = connect_to(port);
+  send_all(fd, std::string("GET ") + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string head = read_until(fd, "\r\n\r\n", Clock::now() + std::chrono::seconds(10));
+  std::size_t head_end = head.find("\r\n\r\n") + 4;
+  std::size_t cl = head.find("Content-Length: ");
+  if (head.rfind("HTTP/1.1 200", 0) != 0 || cl == std::string::npos) {
+    std::fprintf(stderr, "loadgen: stream wants a 200 with Content-Length, got:\n%s\n",
+                 head.c_str());
+    return 1;
+  }
+  const std::uint64_t total = std::strtoull(head.c_str() + cl + 16, nullptr, 10);
+  std::uint64_t got = head.size() - head_end;
+  const double bytes_per_sec = mib_per_sec * 1024 * 1024;
+  const auto start = Clock::now();
+  auto next_sample = start;
+  // A stall (nothing for 10 s) ends the run as a failure rather than a hang.
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<char> buf(64 * 1024);
+  while (got < total) {
+    // Pace: no byte earlier than its place in a steady MIB_PER_SEC stream.
+    auto due = start + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(static_cast<double>(got) / bytes_per_sec));
+    auto now = Clock::now();
+    if (due > now)
+      ::usleep(static_cast<useconds_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(due - now).count()));
+    if (Clock::now() >= next_sample) {
+      peak = std::max(peak, rss_kib(pid));
+      next_sample += std::chrono::milliseconds(100);
+    }
+    ssize_t n = ::recv(fd, buf.data(), std::min<std::uint64_t>(buf.size(), total - got), 0);
+    if (n <= 0) {
+      std::fprintf(stderr, "loadgen: stream ended after %llu of %llu bytes\n",
+                   static_cast<unsigned long long>(got), static_cast<unsigned long long>(total));
+      return 1;
+    }
+    got += static_cast<std::uint64_t>(n);
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  peak = std::max(peak, rss_kib(pid));
+  ::close(fd);
+  std::printf("bytes %llu\nseconds %.1f\nrss_base_kib %ld\nrss_growth_kib %ld\n",
+              static_cast<unsigned long long>(total), secs, base, peak - base);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -250,8 +305,11 @@ int main(int argc, char** argv) {
     return fanout(std::atoi(argv[2]), argv[3], argv[4], std::atoi(argv[5]), std::atoi(argv[6]));
   if (mode == "idle" && argc == 5)
     return idle(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
+  if (mode == "stream" && argc == 6)
+    return stream(std::atoi(argv[2]), argv[3], std::atof(argv[4]), std::atoi(argv[5]));
   std::fprintf(stderr, "usage: lithe-loadgen ws-echo PORT PATH CONNS SECONDS\n"
                        "       lithe-loadgen fanout PORT sse|ws TOPIC CLIENTS ROUNDS\n"
-                       "       lithe-loadgen idle PORT CONNS SERVER_PID\n");
+                       "       lithe-loadgen idle PORT CONNS SERVER_PID\n"
+                       "       lithe-loadgen stream PORT PATH MIB_PER_SEC SERVER_PID\n");
   return 2;
 }

@@ -72,3 +72,23 @@ TEMPLATE_TEST_CASE("lithe-async's /delay/:n waits n ms and refuses nonsense", "[
   REQUIRE(r);
   CHECK(r->status == 400);
 }
+
+TEMPLATE_TEST_CASE("lithe-async's /stream/:n sends exactly n bytes as the reader drains them",
+                   "[apps]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient c(s.port());
+  REQUIRE(c.send(get("/stream/1000000")));
+  auto r = c.read_response(10s);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body.size() == 1000000);
+  CHECK(r->body.find_first_not_of('x') == std::string::npos);
+  REQUIRE(c.send(get("/stream/0"))); // keep-alive survives, and an empty stream ends at once
+  auto e = c.read_response();
+  REQUIRE(e);
+  CHECK(e->body.empty());
+  REQUIRE(c.send(get("/stream/lots")));
+  auto bad = c.read_response();
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+}
