@@ -29,10 +29,17 @@ class Worker;
 
 constexpr std::uint32_t conn_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
+// The worker whose loop runs on this thread. A connection is only ever touched on its
+// worker's thread (transport.hpp), so it finds its worker here instead of holding a pointer.
+thread_local Worker* this_worker = nullptr;
+
+// One connection. Kept small, since every idle connection holds one (docs/backends.md):
+// what a background write needs lives in a WriteState made on the first write the socket
+// could not take at once, the peer is kept as its 16-byte IP, the worker is this_worker.
 class EpollConn final : public Transport, public Watcher {
 public:
-  EpollConn(Worker& w, int fd, const detail::PeerAddress& peer) noexcept
-      : worker_(w), fd_(fd), peer_(peer) {}
+  EpollConn(int fd, const detail::PeerAddress& peer) noexcept
+      : peer_(detail::PeerIp::of(peer)), fd_(fd) {}
 
   // Transport
   Loop& loop() noexcept override;
@@ -58,30 +65,46 @@ public:
   void read_some(bool peer_closed = false);
   void fail(CloseReason why) noexcept;
   void finalize() noexcept;
+  bool closed() const noexcept { return closed_; }
 
   TransportHandler* handler = nullptr;
   EpollConn* prev = nullptr; // the worker's connection list
   EpollConn* next = nullptr;
-  bool in_ready = false;
 
 private:
+  // A background write: the iovecs left (copied), or a sendfile range.
+  struct WriteState {
+    std::vector<iovec> iov;
+    std::size_t at = 0;
+    int sf_fd = -1;
+    std::uint64_t sf_off = 0;
+    std::size_t sf_left = 0;
+  };
+  WriteState& write_state() {
+    if (!w_) w_ = std::make_unique<WriteState>();
+    return *w_;
+  }
   void continue_write();
 
-  Worker& worker_;
+  static Worker& worker() noexcept { return *this_worker; }
+
+  std::unique_ptr<WriteState> w_;
+  detail::PeerIp peer_;
   int fd_;
-  detail::PeerAddress peer_;
   CloseReason reason_ = CloseReason::done;
-  bool paused_ = false;
-  bool eof_ = false;
-  bool closed_ = false;
-  bool writing_ = false;
-  // A background write: the iovecs left (copied), or a sendfile range.
-  std::vector<iovec>* iov_ = nullptr;
-  std::size_t iov_at_ = 0;
-  int sf_fd_ = -1;
-  std::uint64_t sf_off_ = 0;
-  std::size_t sf_left_ = 0;
+
+public:
+  bool in_ready : 1 = false; // in the worker's ready list
+
+private:
+  bool paused_ : 1 = false;
+  bool eof_ : 1 = false;
+  bool closed_ : 1 = false;
+  bool writing_ : 1 = false;
 };
+
+// The idle budget (docs/backends.md): with HttpConnection, two malloc chunks of 80 + 144 bytes.
+static_assert(sizeof(void*) != 8 || sizeof(EpollConn) <= 72, "EpollConn outgrew its budget");
 
 class Listener final : public Watcher {
 public:
@@ -142,7 +165,7 @@ private:
 // ---- EpollConn
 
 Loop& EpollConn::loop() noexcept {
-  return worker_.loop;
+  return worker().loop;
 }
 
 void EpollConn::on_events(std::uint32_t events) {
@@ -162,8 +185,8 @@ void EpollConn::on_events(std::uint32_t events) {
 void EpollConn::read_some(bool peer_closed) {
   if (closed_ || eof_) return;
   if (paused_) return; // resume_reading() comes back here
-  char* buf = worker_.read_buf;
-  const std::size_t cap = sizeof worker_.read_buf;
+  char* buf = worker().read_buf;
+  const std::size_t cap = sizeof worker().read_buf;
   for (int i = 0; i < 8; ++i) {
     ssize_t n = ::recv(fd_, buf, cap, 0);
     if (n > 0) {
@@ -185,13 +208,13 @@ void EpollConn::read_some(bool peer_closed) {
     fail(CloseReason::client_gone);
     return;
   }
-  worker_.add_ready(this); // fairness: the rest of this burst waits for the next round
+  worker().add_ready(this); // fairness: the rest of this burst waits for the next round
 }
 
 void EpollConn::resume_reading() noexcept {
   if (!paused_) return;
   paused_ = false;
-  if (!closed_) worker_.add_ready(this); // bytes may be waiting: no new edge will say so
+  if (!closed_) worker().add_ready(this); // bytes may be waiting: no new edge will say so
 }
 
 std::size_t EpollConn::try_write(const iovec* iov, int iovcnt, std::error_code& ec) noexcept {
@@ -213,9 +236,9 @@ std::size_t EpollConn::try_write(const iovec* iov, int iovcnt, std::error_code& 
 }
 
 void EpollConn::write(const iovec* iov, int iovcnt) noexcept {
-  if (!iov_) iov_ = new std::vector<iovec>();
-  iov_->assign(iov, iov + iovcnt);
-  iov_at_ = 0;
+  WriteState& w = write_state();
+  w.iov.assign(iov, iov + iovcnt);
+  w.at = 0;
   writing_ = true;
   // EPOLLOUT is armed (edge-triggered) since accept: the next free space raises it.
 }
@@ -230,34 +253,35 @@ std::size_t EpollConn::try_sendfile(int fd, std::uint64_t offset, std::size_t le
 }
 
 void EpollConn::sendfile(int fd, std::uint64_t offset, std::size_t len) noexcept {
-  sf_fd_ = fd;
-  sf_off_ = offset;
-  sf_left_ = len;
+  WriteState& w = write_state();
+  w.sf_fd = fd;
+  w.sf_off = offset;
+  w.sf_left = len;
   writing_ = true;
 }
 
 void EpollConn::continue_write() {
   std::error_code ec;
-  if (sf_fd_ >= 0) {
-    while (sf_left_ > 0) {
-      std::size_t n = try_sendfile(sf_fd_, sf_off_, sf_left_, ec);
+  WriteState& w = *w_;
+  if (w.sf_fd >= 0) {
+    while (w.sf_left > 0) {
+      std::size_t n = try_sendfile(w.sf_fd, w.sf_off, w.sf_left, ec);
       if (ec) break;
       if (n == 0) return; // full again: wait for the next edge
-      sf_off_ += n;
-      sf_left_ -= n;
+      w.sf_off += n;
+      w.sf_left -= n;
     }
-    sf_fd_ = -1;
+    w.sf_fd = -1;
   } else {
-    while (iov_at_ < iov_->size()) {
-      std::size_t n =
-          try_write(iov_->data() + iov_at_, static_cast<int>(iov_->size() - iov_at_), ec);
+    while (w.at < w.iov.size()) {
+      std::size_t n = try_write(w.iov.data() + w.at, static_cast<int>(w.iov.size() - w.at), ec);
       if (ec) break;
       if (n == 0) return;
       while (n > 0) {
-        iovec& v = (*iov_)[iov_at_];
+        iovec& v = w.iov[w.at];
         if (n >= v.iov_len) {
           n -= v.iov_len;
-          ++iov_at_;
+          ++w.at;
         } else {
           v.iov_base = static_cast<char*>(v.iov_base) + n;
           v.iov_len -= n;
@@ -274,13 +298,12 @@ void EpollConn::fail(CloseReason why) noexcept {
   if (closed_) return;
   closed_ = true;
   reason_ = why;
-  worker_.loop.remove(fd_);
+  worker().loop.remove(fd_);
   ::close(fd_);
-  worker_.closing(this); // on_closed after this iteration's dispatch, never re-entrantly
+  worker().closing(this); // on_closed after this iteration's dispatch, never re-entrantly
 }
 
 void EpollConn::finalize() noexcept {
-  delete iov_;
   handler->on_closed(reason_);
 }
 
@@ -310,7 +333,7 @@ void Worker::accept_ready() {
       return;
     }
     detail::set_nodelay(fd);
-    auto conn = std::make_unique<EpollConn>(*this, fd, peer);
+    auto conn = std::make_unique<EpollConn>(fd, peer);
     EpollConn* c = conn.release(); // owned by the list; freed in after_iteration
     c->next = conns_;
     if (conns_) conns_->prev = c;
@@ -364,6 +387,8 @@ void Worker::begin_stop(Millis deadline) {
   stopping_ = true;
   close_listener();
   service_->stop();
+  for (EpollConn* c = conns_; c; c = c->next)
+    if (!c->closed()) c->handler->on_stop(); // may close c: it is freed later, never now
   loop.add_timer(deadline, [this] {
     for (EpollConn* c = conns_; c; c = c->next)
       c->fail(CloseReason::server_stopping);
@@ -375,6 +400,7 @@ void Worker::start(const ServiceFactory& factory) {
 }
 
 void Worker::run(const ServiceFactory& factory) {
+  this_worker = this;
   loop.attach_thread();
   service_.make(factory, loop, info_);
   loop.add(listen_fd_, EPOLLIN, &listener_);

@@ -60,9 +60,10 @@ public:
 
   void start_reading() noexcept;
   void fail(CloseReason why) noexcept;
+  bool closed() const noexcept { return closed_; }
 
   uv_tcp_t tcp{};
-  detail::PeerAddress peer{};
+  detail::PeerIp peer{};
   TransportHandler* handler = nullptr;
   UvConn* prev = nullptr; // the worker's connection list
   UvConn* next = nullptr;
@@ -285,8 +286,9 @@ void Worker::accept_one() {
     return;
   }
   UvConn* c = conn.release(); // owned by the list; freed in closed()
-  int len = sizeof c->peer;
-  uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
+  detail::PeerAddress peer{};
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(&c->tcp, &peer.sa, &len) == 0) c->peer = detail::PeerIp::of(peer);
   uv_tcp_nodelay(&c->tcp, 1);
   c->next = conns_;
   if (conns_) conns_->prev = c;
@@ -318,6 +320,8 @@ void Worker::begin_stop(Millis deadline) {
   stopping_ = true;
   close_listener();
   service_->stop();
+  for (UvConn* c = conns_; c; c = c->next)
+    if (!c->closed()) c->handler->on_stop(); // may close c: it is freed later, never now
   if (live_ == 0) {
     loop.stop();
     return;

@@ -71,10 +71,21 @@ std::uint16_t local_port(int fd) noexcept {
   return ntohs(a.sa.sa_family == AF_INET6 ? a.v6.sin6_port : a.v4.sin_port);
 }
 
-std::size_t format_address(const PeerAddress& a, char* out, std::size_t cap) noexcept {
-  const void* src = a.sa.sa_family == AF_INET6 ? static_cast<const void*>(&a.v6.sin6_addr)
-                                               : static_cast<const void*>(&a.v4.sin_addr);
-  if (!::inet_ntop(a.sa.sa_family, src, out, static_cast<socklen_t>(cap))) return 0;
+PeerIp PeerIp::of(const PeerAddress& a) noexcept {
+  PeerIp ip;
+  if (a.sa.sa_family == AF_INET6) {
+    ip.addr = a.v6.sin6_addr;
+  } else if (a.sa.sa_family == AF_INET) {
+    ip.addr.s6_addr[10] = ip.addr.s6_addr[11] = 0xff;
+    std::memcpy(&ip.addr.s6_addr[12], &a.v4.sin_addr, 4);
+  }
+  return ip;
+}
+
+std::size_t format_address(const PeerIp& ip, char* out, std::size_t cap) noexcept {
+  const bool v4 = IN6_IS_ADDR_V4MAPPED(&ip.addr);
+  const void* src = v4 ? static_cast<const void*>(&ip.addr.s6_addr[12]) : &ip.addr;
+  if (!::inet_ntop(v4 ? AF_INET : AF_INET6, src, out, static_cast<socklen_t>(cap))) return 0;
   return std::strlen(out);
 }
 

@@ -6,7 +6,7 @@
 
 namespace lithe {
 
-enum class CloseReason {
+enum class CloseReason : unsigned char {
   done,            // finished normally: the response or stream ended as the app asked
   client_gone,     // the peer closed or reset the connection
   timeout,         // a server timeout (header read, idle, body write, request timeout)

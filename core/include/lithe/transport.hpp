@@ -65,6 +65,9 @@ public:
   /// The connection is gone: after close(), or on an error or reset the backend saw (then
   /// `reason` says which). The last call; the handler frees itself here.
   virtual void on_closed(CloseReason reason) = 0;
+  /// Graceful stop (after Service::stop()): finish what is in flight, then close; an idle
+  /// connection closes now. The backend calls it once for each open connection.
+  virtual void on_stop() = 0;
 
 protected:
   ~TransportHandler() = default;
@@ -86,8 +89,9 @@ public:
   virtual ~Service() = default;
   /// A new connection: returns its handler, which lives until its on_closed.
   virtual TransportHandler* accept(Transport& transport) = 0;
-  /// Graceful stop: close idle connections, let in-flight requests finish (with
-  /// Connection: close), tell hijacked sockets. Connections keep closing by themselves.
+  /// Graceful stop begins: requests from now on are answered with Connection: close. The
+  /// backend then calls on_stop() on each open connection's handler (the service keeps no
+  /// list of its own: one list per worker, the backend's, so an idle connection costs less).
   virtual void stop() = 0;
   /// Live connections; after stop(), the backend ends the loop when this reaches 0 (or at
   /// its deadline, when it closes the rest).

@@ -88,11 +88,13 @@ void HttpExchange::pin() {
   is_pinned = true;
 }
 
+// The idle budget (docs/backends.md): a 144-byte malloc chunk on 64-bit targets.
+static_assert(sizeof(void*) != 8 || sizeof(HttpConnection) <= 136,
+              "HttpConnection outgrew its budget");
+
 // ---- HttpConnection: input
 
-HttpConnection::HttpConnection(HttpContext& ctx, Transport& t) noexcept : ctx_(ctx), t_(t) {
-  timeout_node.owner = this;
-}
+HttpConnection::HttpConnection(HttpContext& ctx, Transport& t) noexcept : ctx_(ctx), t_(t) {}
 
 OutQueue& HttpConnection::out() {
   if (!out_) out_ = ctx_.acquire_queue();
@@ -201,7 +203,7 @@ void HttpConnection::begin_request() {
   llhttp_init(&ex_->parser, HTTP_REQUEST, &ctx_.settings());
   ex_->parser.data = this;
   phase_ = Phase::reading;
-  ctx_.arm(timeout_node, Timeout::request);
+  ctx_.arm(timeouts(), Timeout::request);
 }
 
 bool HttpConnection::limit_exceeded(const char* at, std::size_t len) {
@@ -377,7 +379,7 @@ void HttpConnection::send_simple(int status, std::string_view text, CloseReason 
 void HttpConnection::dispatch(const char* req, std::size_t len) {
   HttpExchange& ex = *ex_;
   detail::Ref<HttpExchange> hold(&ex);
-  ctx_.disarm(timeout_node);
+  ctx_.disarm(timeouts());
   const llhttp_t& p = ex.parser;
   ex.req_ptr = req;
   ex.req_len = len;
@@ -585,7 +587,7 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
     sock_->add_ref();
     phase_ = Phase::hijacked;
     ctx_.count_request();
-    ctx_.disarm(timeout_node);
+    ctx_.disarm(timeouts());
     ex.finish(CloseReason::done);
     drop_exchange();
     queue_changed();
@@ -676,10 +678,10 @@ void HttpConnection::complete_response(HttpExchange& ex) {
   ctx_.count_request();
   if (out_ && !out_->empty() && ex.has_finish_hooks()) {
     // Finish hooks learn how the response ended once its last byte is written.
-    if (!pending_) pending_ = new std::vector<PendingFinish>();
+    if (!pending_) pending_ = new Finishing();
     ex.pin();
     ex.add_ref();
-    pending_->push_back({written_total_ + out_->size(), &ex});
+    pending_->list.push_back({pending_->written + out_->size(), &ex});
   } else {
     ex.finish(CloseReason::done);
   }
@@ -693,7 +695,7 @@ void HttpConnection::after_response() {
     return; // closes once the output is flushed
   }
   phase_ = Phase::idle;
-  ctx_.arm(timeout_node, Timeout::idle);
+  ctx_.arm(timeouts(), Timeout::idle);
   if (!processing_ && ((in_ && !in_->empty()) || read_paused_ || eof_)) ctx_.schedule_flush(this);
 }
 
@@ -726,7 +728,7 @@ void HttpConnection::flush() {
   while (out_ && !out_->empty()) {
     if (out_->front_is_file()) {
       const FileRange& f = out_->front_file();
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f.length, 1u << 30));
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f.length, max_write));
       if (t_.can_sendfile()) {
         std::size_t n = t_.try_sendfile(f.file.fd(), f.offset, want, ec);
         if (ec) {
@@ -735,13 +737,13 @@ void HttpConnection::flush() {
         }
         if (n > 0) {
           out_->consume(n);
-          written_total_ += n;
+          count_written(n);
           continue;
         }
         writing_ = true;
-        inflight_ = want;
+        inflight_ = static_cast<std::uint32_t>(want);
         out_->set_in_flight(true);
-        ctx_.arm(timeout_node, Timeout::send);
+        ctx_.arm(timeouts(), Timeout::send);
         t_.sendfile(f.file.fd(), f.offset, want);
         return;
       }
@@ -768,17 +770,20 @@ void HttpConnection::flush() {
       return;
     }
     out_->consume(n);
-    written_total_ += n;
+    count_written(n);
     if (n < total) {
       // The socket is full: the rest goes in the background; new output queues behind it.
       cnt = out_->gather(iov, 64);
       total = 0;
-      for (int i = 0; i < cnt; ++i)
+      for (int i = 0; i < cnt; ++i) {
+        iov[i].iov_len = std::min(iov[i].iov_len, max_write - total);
         total += iov[i].iov_len;
+        if (total == max_write) cnt = i + 1;
+      }
       writing_ = true;
-      inflight_ = total;
+      inflight_ = static_cast<std::uint32_t>(total);
       out_->set_in_flight(true);
-      ctx_.arm(timeout_node, Timeout::send);
+      ctx_.arm(timeouts(), Timeout::send);
       t_.write(iov, cnt);
       return;
     }
@@ -795,16 +800,16 @@ void HttpConnection::on_write_done(std::error_code ec) {
   }
   out_->set_in_flight(false);
   out_->consume(inflight_);
-  written_total_ += inflight_;
+  count_written(inflight_);
   inflight_ = 0;
   flush();
 }
 
 void HttpConnection::on_flushed() {
   if (pending_) {
-    auto& p = *pending_;
+    auto& p = pending_->list;
     std::size_t done = 0;
-    while (done < p.size() && p[done].mark <= written_total_)
+    while (done < p.size() && p[done].mark <= pending_->written)
       ++done;
     std::vector<PendingFinish> ready(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(done));
     p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(done));
@@ -817,11 +822,11 @@ void HttpConnection::on_flushed() {
       if (f.ex->drop_ref()) HttpExchange::last_ref_dropped(f.ex);
     }
   }
-  if (timeout_node.list == static_cast<std::uint8_t>(Timeout::send)) {
+  if (list == static_cast<std::uint8_t>(Timeout::send)) {
     if (phase_ == Phase::idle)
-      ctx_.arm(timeout_node, Timeout::idle);
+      ctx_.arm(timeouts(), Timeout::idle);
     else
-      ctx_.disarm(timeout_node);
+      ctx_.disarm(timeouts());
   }
   if (phase_ == Phase::closing) {
     start_close();
@@ -846,7 +851,7 @@ void HttpConnection::start_close() {
     read_paused_ = false;
     t_.resume_reading();
   }
-  ctx_.arm(timeout_node, Timeout::linger);
+  ctx_.arm(timeouts(), Timeout::linger);
 }
 
 void HttpConnection::close_now(CloseReason reason) {
@@ -854,7 +859,7 @@ void HttpConnection::close_now(CloseReason reason) {
   close_requested_ = true;
   close_reason_ = reason;
   phase_ = Phase::closed;
-  ctx_.disarm(timeout_node);
+  ctx_.disarm(timeouts());
   ctx_.unschedule_flush(this);
   t_.close();
 }
@@ -893,7 +898,7 @@ void HttpConnection::on_closed(CloseReason reason) {
     drop_exchange();
   }
   if (pending_) {
-    for (PendingFinish& f : *pending_) {
+    for (PendingFinish& f : pending_->list) {
       f.ex->finish(cut);
       if (f.ex->drop_ref()) HttpExchange::last_ref_dropped(f.ex);
     }
@@ -913,7 +918,7 @@ void HttpConnection::on_closed(CloseReason reason) {
 
 // ---- Stop, timeouts
 
-void HttpConnection::stop() {
+void HttpConnection::on_stop() {
   keep_alive_ = false;
   switch (phase_) {
   case Phase::idle:

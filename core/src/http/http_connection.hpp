@@ -22,9 +22,9 @@ class HttpConnection;
 class HttpContext;
 
 /// An intrusive list node for the timeout lists: each list has one fixed duration, so
-/// appending on (re)arm keeps it sorted by deadline and a sweep pops expired nodes.
+/// appending on (re)arm keeps it sorted by deadline and a sweep pops expired nodes. A base of
+/// HttpConnection (the node needs no pointer back to its connection).
 struct TimeoutNode {
-  HttpConnection* owner = nullptr;
   TimeoutNode* prev = nullptr;
   TimeoutNode* next = nullptr;
   std::int64_t deadline_ms = 0;
@@ -147,15 +147,18 @@ private:
   TimerId sweep_timer_ = 0;
   std::vector<HttpConnection*> dirty_;
   bool flush_scheduled_ = false;
-  HttpConnection* first_ = nullptr; // all connections, for stop()
   std::size_t connection_count_ = 0;
   std::atomic<long> live_connections_{0};
   bool stopping_ = false;
 };
 
+/// One connection's engine state. Every idle connection holds one, so it is kept small
+/// (docs/backends.md): buffers, the exchange and the output queue are pooled and held only
+/// while in use, and the flags are bits.
 class HttpConnection final : public TransportHandler,
                              public detail::Sink,
-                             public detail::SocketSink {
+                             public detail::SocketSink,
+                             public TimeoutNode {
 public:
   HttpConnection(HttpContext& ctx, Transport& t) noexcept;
 
@@ -164,6 +167,7 @@ public:
   void on_eof() override;
   void on_write_done(std::error_code ec) override;
   void on_closed(CloseReason reason) override;
+  void on_stop() override;
 
   // detail::Sink (the exchange's response side)
   void respond(detail::Exchange& ex, Response&& r) override;
@@ -183,7 +187,6 @@ public:
   std::size_t sock_high_water() const noexcept override { return high_water(); }
 
   // From the context.
-  void stop();
   void on_timeout(Timeout which);
   void flush();
 
@@ -194,10 +197,7 @@ public:
   int on_headers_complete();
   int on_body(const char* at, std::size_t len);
 
-  TimeoutNode timeout_node;
-  HttpConnection* next_conn = nullptr; // the context's connection list
-  HttpConnection* prev_conn = nullptr;
-  bool flush_scheduled = false;
+  TimeoutNode& timeouts() noexcept { return *this; }
 
 private:
   enum class Phase : std::uint8_t { idle, reading, serving, hijacked, closing, lingering, closed };
@@ -227,25 +227,39 @@ private:
   OutQueue* out_ = nullptr;             // unsent output
   detail::SocketState* sock_ = nullptr; // after a hijack (holds a ref)
   const char* base_ = nullptr;          // the current request's first byte, while parsing
+  std::uint32_t inflight_ = 0;          // bytes of a background write (at most max_write)
   std::uint32_t parsed_ = 0;            // bytes of *in_ already fed to the parser
-  std::size_t inflight_ = 0;            // bytes of a background write
   std::uint32_t discarded_ = 0;         // bytes read and dropped while lingering
   Phase phase_ = Phase::idle;
   CloseReason close_reason_ = CloseReason::done;
-  bool keep_alive_ = true;
-  bool processing_ = false; // inside on_read: flush at its end
-  bool writing_ = false;    // a background write is in flight
-  bool eof_ = false;
-  bool read_paused_ = false;
-  bool resume_scheduled_ = false;
-  bool close_requested_ = false; // the engine called t_.close()
-  // Exchanges answered but whose finish hooks wait for their last byte to be written.
+
+public:
+  bool flush_scheduled : 1 = false; // in the context's end-of-iteration flush list
+
+private:
+  bool keep_alive_ : 1 = true;
+  bool processing_ : 1 = false; // inside on_read: flush at its end
+  bool writing_ : 1 = false;    // a background write is in flight
+  bool eof_ : 1 = false;
+  bool read_paused_ : 1 = false;
+  bool resume_scheduled_ : 1 = false;
+  bool close_requested_ : 1 = false; // the engine called t_.close()
+  // Exchanges answered but whose finish hooks wait for their last byte to be written: each
+  // with the count of bytes written (since this list was made) at which it ends.
   struct PendingFinish {
     std::uint64_t mark;
     HttpExchange* ex;
   };
-  std::vector<PendingFinish>* pending_ = nullptr;
-  std::uint64_t written_total_ = 0;
+  struct Finishing {
+    std::vector<PendingFinish> list;
+    std::uint64_t written = 0;
+  };
+  Finishing* pending_ = nullptr;
+  /// One background write or sendfile sends at most this much; the rest follows.
+  static constexpr std::size_t max_write = std::size_t{1} << 30;
+  void count_written(std::size_t n) noexcept {
+    if (pending_) pending_->written += n;
+  }
 };
 
 } // namespace lithe::http

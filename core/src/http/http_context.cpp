@@ -69,39 +69,26 @@ TransportHandler* HttpContext::accept(Transport& transport) {
   auto conn = std::make_unique<HttpConnection>(*this, transport);
   HttpConnection* c = conn.release(); // owned by the context's list; freed in on_closed
   add_connection(c);
-  if (stopping_) c->stop();
+  if (stopping_) c->on_stop();
   return c;
 }
 
 void HttpContext::add_connection(HttpConnection* c) noexcept {
-  c->next_conn = first_;
-  if (first_) first_->prev_conn = c;
-  first_ = c;
   ++connection_count_;
   live_connections_.fetch_add(1, std::memory_order_relaxed);
-  arm(c->timeout_node, Timeout::request); // a silent new connection is a slow request
+  arm(c->timeouts(), Timeout::request); // a silent new connection is a slow request
 }
 
 void HttpContext::remove_connection(HttpConnection* c) noexcept {
-  if (c->prev_conn)
-    c->prev_conn->next_conn = c->next_conn;
-  else
-    first_ = c->next_conn;
-  if (c->next_conn) c->next_conn->prev_conn = c->prev_conn;
   --connection_count_;
   live_connections_.fetch_sub(1, std::memory_order_relaxed);
-  disarm(c->timeout_node);
+  disarm(c->timeouts());
   unschedule_flush(c);
 }
 
 void HttpContext::stop() {
   if (stopping_) return;
-  stopping_ = true;
-  for (HttpConnection* c = first_; c;) {
-    HttpConnection* next = c->next_conn; // stop() may close c (freed later, never now)
-    c->stop();
-    c = next;
-  }
+  stopping_ = true; // the backend now calls on_stop() on each connection
 }
 
 WorkerStats HttpContext::stats() const noexcept {
@@ -221,7 +208,7 @@ void HttpContext::sweep() {
     while (head.next != &head && head.next->deadline_ms <= now) {
       TimeoutNode* node = head.next;
       disarm(*node);
-      node->owner->on_timeout(static_cast<Timeout>(i));
+      static_cast<HttpConnection*>(node)->on_timeout(static_cast<Timeout>(i));
     }
   }
 }

@@ -19,14 +19,20 @@ int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::er
                bool first = false);
 /// The port a socket is bound to.
 std::uint16_t local_port(int fd) noexcept;
-/// An IPv4 or IPv6 peer address, kept small (a connection holds one).
+/// An IPv4 or IPv6 socket address, as accept(2) and getsockname(2) fill it.
 union PeerAddress {
   sockaddr sa;
   sockaddr_in v4;
   sockaddr_in6 v6;
 };
-/// "127.0.0.1" or "::1" into out; returns the length.
-std::size_t format_address(const PeerAddress& a, char* out, std::size_t cap) noexcept;
+/// What a connection keeps of its peer (REMOTE_ADDR): the IP alone, 16 bytes, IPv4 as an
+/// IPv4-mapped IPv6 address (::ffff:a.b.c.d). Every idle connection holds one.
+struct PeerIp {
+  in6_addr addr{};
+  static PeerIp of(const PeerAddress& a) noexcept;
+};
+/// "127.0.0.1" or "::1" into out (IPv4-mapped addresses print as IPv4); returns the length.
+std::size_t format_address(const PeerIp& ip, char* out, std::size_t cap) noexcept;
 /// sendfile(2) from `fd` at `offset` into the socket, without blocking: the bytes sent, 0 when
 /// the socket is full; `ec` on an error (io_error when the file is shorter than promised).
 std::size_t send_file(int sock, int fd, std::uint64_t offset, std::size_t len,
