@@ -83,9 +83,25 @@ PeerIp PeerIp::of(const PeerAddress& a) noexcept {
 }
 
 std::size_t format_address(const PeerIp& ip, char* out, std::size_t cap) noexcept {
-  const bool v4 = IN6_IS_ADDR_V4MAPPED(&ip.addr);
-  const void* src = v4 ? static_cast<const void*>(&ip.addr.s6_addr[12]) : &ip.addr;
-  if (!::inet_ntop(v4 ? AF_INET : AF_INET6, src, out, static_cast<socklen_t>(cap))) return 0;
+  if (IN6_IS_ADDR_V4MAPPED(&ip.addr)) {
+    // Every request asks (REMOTE_ADDR), and glibc's inet_ntop formats IPv4 through sprintf:
+    // the digits by hand cost a tenth of that.
+    char tmp[INET_ADDRSTRLEN];
+    char* p = tmp;
+    for (int i = 12; i < 16; ++i) {
+      const unsigned b = ip.addr.s6_addr[i];
+      if (i > 12) *p++ = '.';
+      if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
+      if (b >= 10) *p++ = static_cast<char>('0' + b / 10 % 10);
+      *p++ = static_cast<char>('0' + b % 10);
+    }
+    auto n = static_cast<std::size_t>(p - tmp);
+    if (n >= cap) return 0;
+    std::memcpy(out, tmp, n);
+    out[n] = '\0';
+    return n;
+  }
+  if (!::inet_ntop(AF_INET6, &ip.addr, out, static_cast<socklen_t>(cap))) return 0;
   return std::strlen(out);
 }
 
