@@ -4,7 +4,7 @@ include(CMakePackageConfigHelpers)
 
 set(LITHE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/lithe)
 install(TARGETS lithe_core lithe_llhttp lithe_warnings lithe_epoll lithe_uv lithe_middleware
-                lithe_server
+                lithe_redis lithe_server
         EXPORT lithe-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -22,6 +22,7 @@ find_dependency(ZLIB)
 find_dependency(OpenSSL)
 find_dependency(PkgConfig)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 include("${CMAKE_CURRENT_LIST_DIR}/lithe-targets.cmake")
 ]])
 configure_package_config_file(${PROJECT_BINARY_DIR}/lithe-config.cmake.in

@@ -1,11 +1,33 @@
-// lithe-broadcast: topic broadcast over WebSockets on a Hub; see app.hpp.
+// lithe-broadcast: topic broadcast over WebSockets and Server-Sent Events on a Hub; see
+// app.hpp. With --redis URL, every process started with the same URL shares the topics.
 #include "app.hpp"
 
+#include <lithe/log.hpp>
+#include <lithe/mw/redis_bridge.hpp>
 #include <lithe/server.hpp>
+
+#include <memory>
+#include <stdexcept>
 
 int main(int argc, char** argv) {
   static lithe::mw::Hub hub; // outlives the server
-  return lithe::run({.name = "lithe-broadcast",
-                     .description = "WebSocket /ws/:topic and POST /publish/:topic on a hub"},
-                    argc, argv, broadcast::app(hub));
+  static std::unique_ptr<lithe::mw::RedisBridge> bridge;
+  lithe::Program program;
+  program.name = "lithe-broadcast";
+  program.description =
+      "WebSocket /ws/:topic, SSE /events/:topic and POST /publish/:topic on a hub";
+  program.extra_flags = {{"redis",
+                          "share topics with other processes through Redis pub/sub: "
+                          "redis://host[:port] or unix:/path",
+                          ""}};
+  return lithe::run(program, argc, argv, [](const lithe::CommandLine& cl) -> lithe::App {
+    if (auto it = cl.extra.find("redis"); it != cl.extra.end() && !it->second.empty()) {
+      bridge =
+          std::make_unique<lithe::mw::RedisBridge>(hub, lithe::mw::RedisOptions{.url = it->second});
+      if (!bridge->wait_connected(std::chrono::seconds(5)))
+        lithe::log_error("lithe-broadcast: Redis at " + it->second +
+                         " is not answering yet; publishes wait for it");
+    }
+    return broadcast::app(hub);
+  });
 }

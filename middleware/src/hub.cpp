@@ -95,15 +95,32 @@ std::size_t Hub::publish(std::string topic, std::string data, std::string event,
   return publish(std::move(topic), std::move(data), false, std::move(event), id);
 }
 
+void Hub::set_relay(Relay relay) {
+  std::lock_guard lock(mu_);
+  relay_ = relay ? std::make_shared<const Relay>(std::move(relay)) : nullptr;
+}
+
 std::size_t Hub::publish(std::string topic, std::string data, bool binary, std::string event,
                          std::uint64_t id) {
-  auto msg = std::make_shared<HubMessage>();
-  ws::encode_frame(msg->frame, binary ? ws::binary : ws::text, data);
-  msg->topic = std::move(topic);
-  msg->data = std::move(data);
-  msg->binary = binary;
-  msg->event = std::move(event);
-  msg->id = id;
+  HubMessage m{.topic = std::move(topic),
+               .data = std::move(data),
+               .binary = binary,
+               .frame = {},
+               .event = std::move(event),
+               .id = id};
+  std::shared_ptr<const Relay> relay;
+  {
+    std::lock_guard lock(mu_);
+    relay = relay_;
+  }
+  if (relay) return (*relay)(std::move(m)) ? 1 : 0;
+  return deliver(std::move(m));
+}
+
+std::size_t Hub::deliver(HubMessage&& m) {
+  auto msg = std::make_shared<HubMessage>(std::move(m));
+  msg->frame.clear();
+  ws::encode_frame(msg->frame, msg->binary ? ws::binary : ws::text, msg->data);
   std::vector<std::shared_ptr<Shard>> targets;
   {
     std::lock_guard lock(mu_);

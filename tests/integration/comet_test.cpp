@@ -26,16 +26,6 @@ bool await_waiters(TestServer& s, long n) {
   return s.stats().awaiting == n;
 }
 
-std::string read_until(RawClient& c, std::string_view what) {
-  std::string got;
-  while (got.find(what) == std::string::npos) {
-    std::string piece = c.read_bytes(4096, 5s);
-    if (piece.empty()) break;
-    got += piece;
-  }
-  return got;
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("A publish reaches every long poll and stream, across workers", "[comet]",
@@ -49,7 +39,7 @@ TEMPLATE_TEST_CASE("A publish reaches every long poll and stream, across workers
   }
   RawClient stream(s.port());
   REQUIRE(stream.send(get("/stream")));
-  CHECK(read_until(stream, "subscribed\n").find("subscribed\n") != std::string::npos);
+  CHECK(stream.read_until("subscribed\n").find("subscribed\n") != std::string::npos);
   REQUIRE(await_waiters(s, 6));
 
   RawClient pub(s.port());
@@ -63,11 +53,11 @@ TEMPLATE_TEST_CASE("A publish reaches every long poll and stream, across workers
     REQUIRE(got);
     CHECK(got->body == "1 hello everyone\n");
   }
-  CHECK(read_until(stream, "1 hello everyone\n").find("1 hello everyone\n") != std::string::npos);
+  CHECK(stream.read_until("1 hello everyone\n").find("1 hello everyone\n") != std::string::npos);
 
   REQUIRE(pub.send(publish("second")));
   REQUIRE(pub.read_response());
-  CHECK(read_until(stream, "2 second\n").find("2 second\n") != std::string::npos);
+  CHECK(stream.read_until("2 second\n").find("2 second\n") != std::string::npos);
 }
 
 TEMPLATE_TEST_CASE("A poller that missed messages gets them at once with ?since=", "[comet]",
@@ -120,7 +110,7 @@ TEMPLATE_TEST_CASE("Comet clients that leave are forgotten and free everything",
     RawClient p(s.port()), st(s.port());
     REQUIRE(p.send(get("/poll")));
     REQUIRE(st.send(get("/stream")));
-    read_until(st, "subscribed\n");
+    st.read_until("subscribed\n");
     REQUIRE(await_waiters(s, 1));
   }
   CHECK(s.settles());

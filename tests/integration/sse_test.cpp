@@ -16,16 +16,6 @@ using namespace lithe::test;
 
 namespace {
 
-std::string read_until(RawClient& c, std::string_view what, std::chrono::milliseconds within = 5s) {
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + within;
-  while (got.find(what) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::string piece = c.read_bytes(4096, 200ms);
-    got += piece;
-  }
-  return got;
-}
-
 bool wait_subscribers(mw::Hub& hub, std::string_view topic, std::size_t n) {
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (hub.subscribers(topic) != n && std::chrono::steady_clock::now() < deadline)
@@ -43,19 +33,19 @@ TEMPLATE_TEST_CASE("An event stream delivers published events live and replays a
   TestServer s(TestType::name, channel.app({.heartbeat = {}}), {}, 2);
   RawClient live(s.port());
   live.send(get("/"));
-  std::string head = read_until(live, ": connected\n\n");
+  std::string head = live.read_until(": connected\n\n");
   CHECK(head.find("Content-Type: text/event-stream; charset=utf-8") != std::string::npos);
   CHECK(head.find("Cache-Control: no-cache") != std::string::npos);
   REQUIRE(wait_subscribers(hub, "news", 1));
   for (int i = 1; i <= 5; ++i)
     channel.publish("tick", "line " + std::to_string(i) + "\nsecond line");
-  std::string got = read_until(live, "id: 5\n");
+  std::string got = live.read_until("id: 5\ndata: line 5\ndata: second line\n\n");
   CHECK(got.find("event: tick\nid: 1\ndata: line 1\ndata: second line\n\n") != std::string::npos);
   CHECK(got.find("id: 5\ndata: line 5") != std::string::npos);
 
   RawClient again(s.port()); // reconnects having seen id 3: gets 4 and 5 from the history
   again.send(get("/", "Last-Event-ID: 3\r\n"));
-  std::string replay = read_until(again, "id: 5\n");
+  std::string replay = again.read_until("id: 5\ndata: line 5\ndata: second line\n\n");
   CHECK(replay.find("id: 3\n") == std::string::npos);
   CHECK(replay.find("id: 4\ndata: line 4") != std::string::npos);
   CHECK(replay.find("id: 5\ndata: line 5") != std::string::npos);
@@ -70,7 +60,7 @@ TEMPLATE_TEST_CASE("Heartbeats keep a quiet stream alive, and a client that leav
   {
     RawClient c(s.port());
     c.send(get("/"));
-    std::string got = read_until(c, ": ping\n\n");
+    std::string got = c.read_until(": ping\n\n");
     CHECK(got.find(": ping\n\n") != std::string::npos);
     REQUIRE(wait_subscribers(hub, "quiet", 1));
   }
@@ -85,7 +75,7 @@ TEMPLATE_TEST_CASE("A client that does not read is dropped, never buffered witho
   TestServer s(TestType::name, channel.app({.heartbeat = {}, .max_buffered = 64 * 1024}));
   RawClient sleeper(s.port());
   sleeper.send(get("/"));
-  read_until(sleeper, ": connected\n\n");
+  sleeper.read_until(": connected\n\n");
   REQUIRE(wait_subscribers(hub, "flood", 1));
   const std::string big(32 * 1024, 'z');
   auto deadline = std::chrono::steady_clock::now() + 10s;

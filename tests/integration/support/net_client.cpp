@@ -147,6 +147,17 @@ std::string RawClient::read_bytes(std::size_t n, std::chrono::milliseconds deadl
   return out;
 }
 
+std::string RawClient::read_until(std::string_view what, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  std::size_t at;
+  while ((at = buf_.find(what)) == std::string::npos && fill(until)) {
+  }
+  std::size_t n = at == std::string::npos ? buf_.size() : at + what.size();
+  std::string out = buf_.substr(0, n);
+  buf_.erase(0, n);
+  return out;
+}
+
 bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
   while (!eof_) {

@@ -75,6 +75,9 @@ public:
                                             bool head = false);
   /// Reads whatever arrives until `n` bytes or the deadline.
   std::string read_bytes(std::size_t n, std::chrono::milliseconds deadline = 5s);
+  /// Reads until `what` arrived (returned with all before it; later bytes stay buffered), or
+  /// returns what came by the deadline or the peer's close.
+  std::string read_until(std::string_view what, std::chrono::milliseconds deadline = 5s);
   /// True when the peer closes (EOF or reset) within the deadline; bytes before it dropped.
   bool closed_by_peer(std::chrono::milliseconds deadline = 5s);
   /// Bytes received but not yet consumed by read_response.

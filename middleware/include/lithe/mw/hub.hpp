@@ -7,6 +7,7 @@
 #include <lithe/mw/websocket.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,12 +46,22 @@ public:
   Subscription subscribe(std::string topic, Delivery fn);
   /// On the subscription's loop thread.
   void unsubscribe(Subscription s);
-  /// From any thread. Returns the number of loops the message was posted to.
+  /// From any thread. Returns the number of loops the message was posted to (with a relay:
+  /// 1 when the relay took it, 0 when it dropped it).
   std::size_t publish(std::string topic, std::string data, bool binary = false);
   /// The same with an SSE event name and id, which WebSocket subscribers ignore.
   std::size_t publish(std::string topic, std::string data, std::string event, std::uint64_t id);
   /// Subscribers of `topic` on every loop (a snapshot).
   std::size_t subscribers(std::string_view topic) const;
+
+  /// A relay takes every publish instead of this hub (a broker bridge such as RedisBridge,
+  /// which hands messages back through deliver() on every process). Called on the
+  /// publishing thread; returns false when it dropped the message. Empty: publish delivers.
+  using Relay = std::function<bool(HubMessage&&)>;
+  void set_relay(Relay relay);
+  /// Delivers to this hub's subscribers, bypassing the relay. From any thread; returns the
+  /// number of loops the message was posted to.
+  std::size_t deliver(HubMessage&& m);
 
   struct Shard;
 
@@ -60,6 +71,7 @@ private:
   std::shared_ptr<Shard> shard_for(Loop& loop);
   void drop_if_empty(const std::shared_ptr<Shard>& shard);
 
+  std::shared_ptr<const Relay> relay_; // under mu_; read as a snapshot
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Shard>> shards_; // one per loop with subscribers
   std::uint64_t next_id_ = 1;                  // guarded by mu_

@@ -1,0 +1,86 @@
+// RedisBridge: a Hub shared by every process subscribed to the same Redis (DESIGN.md, "Beyond
+// one machine"). Once a bridge is attached, hub.publish() goes to Redis (PUBLISH) instead of
+// to the local subscribers, and what Redis sends back (PSUBSCRIBE) is delivered to the local
+// subscribers of every process, this one included, so each message reaches each subscriber
+// once, in the order Redis saw it. Link lithe::redis (hiredis).
+#pragma once
+
+#include <lithe/mw/hub.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace lithe::mw {
+
+struct RedisOptions {
+  /// "redis://host[:port]" (port 6379 by default) or "unix:/path/to/redis.sock".
+  std::string url = "redis://127.0.0.1:6379";
+  /// Channel names are prefix + topic; the bridge subscribes to prefix + "*".
+  std::string prefix = "lithe:";
+  /// Publishes held while Redis is unreachable; beyond this, publish drops and says so.
+  std::size_t max_queued = 10000;
+  /// Pause between reconnection attempts.
+  std::chrono::milliseconds reconnect_delay{200};
+};
+
+struct RedisStats {
+  long published = 0;  // PUBLISH commands Redis acknowledged
+  long received = 0;   // messages from Redis delivered to this hub
+  long dropped = 0;    // publishes refused because the queue was full
+  long reconnects = 0; // connections lost and made again
+};
+
+class RedisBridge {
+public:
+  /// Attaches to `hub` (its relay) and starts connecting in the background. Throws
+  /// std::invalid_argument when the URL is not one of the two forms above.
+  explicit RedisBridge(Hub& hub, RedisOptions options = {});
+  /// Sends what is still queued if Redis is there, then detaches from the hub (publishes
+  /// deliver locally again) and stops both connections.
+  ~RedisBridge();
+  RedisBridge(const RedisBridge&) = delete;
+  RedisBridge& operator=(const RedisBridge&) = delete;
+
+  /// Subscribed and able to publish.
+  bool connected() const noexcept;
+  /// Waits (bounded) until connected(); for start-up and tests.
+  bool wait_connected(std::chrono::milliseconds timeout);
+  RedisStats stats() const noexcept;
+
+  /// A message as it travels in a Redis channel: text as it is (so `redis-cli PUBLISH
+  /// lithe:news hi` reaches subscribers of "news"); binary, SSE event/id, or text starting
+  /// with a NUL byte behind a short header that starts with NUL.
+  static std::string encode(const HubMessage& m);
+  static HubMessage decode(std::string topic, std::string_view payload);
+
+private:
+  bool enqueue(HubMessage&& m);
+  void publisher();
+  void subscriber();
+  bool pause(std::unique_lock<std::mutex>& lock); // false when stopping
+
+  Hub& hub_;
+  RedisOptions opts_;
+  std::string host_;
+  int port_ = 0; // 0: unix socket at host_
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<HubMessage> queue_; // under mu_
+  bool stopping_ = false;        // under mu_
+  bool subscribed_ = false;      // under mu_
+  bool publishing_ = false;      // under mu_
+  int sub_fd_ = -1;              // under mu_: shut down to wake the subscriber at stop
+
+  std::atomic<long> published_{0}, received_{0}, dropped_{0}, reconnects_{0};
+  std::thread pub_thread_, sub_thread_;
+};
+
+} // namespace lithe::mw

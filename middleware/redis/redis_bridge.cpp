@@ -1,0 +1,272 @@
+// RedisBridge: two hiredis connections on two threads of their own, so no loop thread ever
+// waits on Redis. The publisher drains a bounded queue with PUBLISH; the subscriber blocks in
+// PSUBSCRIBE's reply stream and hands each message to Hub::deliver (thread-safe). Either
+// reconnects after a pause when its connection fails; the destructor wakes the subscriber by
+// shutting its socket down.
+#include <lithe/mw/redis_bridge.hpp>
+
+#include <lithe/log.hpp>
+#include <lithe/str.hpp>
+
+#include <hiredis/hiredis.h>
+
+#include <csignal>
+#include <memory>
+#include <pthread.h>
+#include <stdexcept>
+#include <sys/socket.h>
+
+namespace lithe::mw {
+
+namespace {
+
+struct ContextFree {
+  void operator()(redisContext* c) const noexcept { redisFree(c); }
+};
+using Context = std::unique_ptr<redisContext, ContextFree>;
+
+struct ReplyFree {
+  void operator()(void* r) const noexcept { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+Reply command(redisContext* c, const char* fmt, std::string_view a, std::string_view b = {}) {
+  return Reply(
+      static_cast<redisReply*>(redisCommand(c, fmt, a.data(), a.size(), b.data(), b.size())));
+}
+
+std::string_view view(const redisReply* r) {
+  return r && r->type == REDIS_REPLY_STRING ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+} // namespace
+
+RedisBridge::RedisBridge(Hub& hub, RedisOptions options) : hub_(hub), opts_(std::move(options)) {
+  std::string_view url = opts_.url;
+  if (url.starts_with("unix:") && url.size() > 5) {
+    host_ = url.substr(5);
+  } else if (url.starts_with("redis://") && url.size() > 8) {
+    std::string_view rest = url.substr(8);
+    std::size_t colon = rest.rfind(':');
+    host_ = rest.substr(0, colon);
+    port_ = 6379;
+    if (colon != std::string_view::npos) {
+      auto p = parse_u64(rest.substr(colon + 1));
+      port_ = p && *p > 0 && *p < 65536 ? static_cast<int>(*p) : -1;
+    }
+  }
+  if (host_.empty() || port_ < 0)
+    throw std::invalid_argument("RedisBridge: the url must be redis://host[:port] or "
+                                "unix:/path, not \"" +
+                                opts_.url + "\"");
+  hub_.set_relay([this](HubMessage&& m) { return enqueue(std::move(m)); });
+  // hiredis writes with write(2): a connection Redis dropped would raise SIGPIPE. Blocked in
+  // the bridge's threads (they inherit this mask), the write fails with EPIPE instead.
+  sigset_t pipe, old;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  pub_thread_ = std::thread([this] { publisher(); });
+  sub_thread_ = std::thread([this] { subscriber(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+RedisBridge::~RedisBridge() {
+  hub_.set_relay(nullptr);
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (sub_fd_ >= 0) ::shutdown(sub_fd_, SHUT_RDWR);
+  }
+  cv_.notify_all();
+  pub_thread_.join();
+  sub_thread_.join();
+}
+
+bool RedisBridge::connected() const noexcept {
+  std::lock_guard lock(mu_);
+  return subscribed_ && publishing_;
+}
+
+bool RedisBridge::wait_connected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return subscribed_ && publishing_; });
+}
+
+RedisStats RedisBridge::stats() const noexcept {
+  return {published_.load(), received_.load(), dropped_.load(), reconnects_.load()};
+}
+
+bool RedisBridge::enqueue(HubMessage&& m) {
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= opts_.max_queued) {
+      if (dropped_.fetch_add(1) == 0)
+        log_error("RedisBridge: the publish queue is full (Redis unreachable?); dropping");
+      return false;
+    }
+    queue_.push_back(std::move(m));
+  }
+  cv_.notify_all();
+  return true;
+}
+
+bool RedisBridge::pause(std::unique_lock<std::mutex>& lock) {
+  return !cv_.wait_for(lock, opts_.reconnect_delay, [this] { return stopping_; });
+}
+
+namespace {
+
+Context connect(const std::string& host, int port, bool& reported) {
+  const timeval tv{1, 0};
+  Context c(port ? redisConnectWithTimeout(host.c_str(), port, tv)
+                 : redisConnectUnixWithTimeout(host.c_str(), tv));
+  if (c && !c->err) {
+    if (reported) log_error("RedisBridge: connected to Redis again");
+    reported = false;
+    return c;
+  }
+  if (!reported) {
+    std::string where = host;
+    if (port) where.append(":").append(std::to_string(port));
+    log_error("RedisBridge: cannot reach Redis at " + where + ": " +
+              (c ? c->errstr : "out of memory") + "; retrying");
+  }
+  reported = true;
+  return nullptr;
+}
+
+} // namespace
+
+void RedisBridge::publisher() {
+  bool reported = false;
+  Context c;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (!c) {
+      lock.unlock();
+      c = connect(host_, port_, reported);
+      if (c) redisSetTimeout(c.get(), timeval{2, 0}); // a PUBLISH never hangs the stop
+      lock.lock();
+      publishing_ = c != nullptr;
+      cv_.notify_all();
+      if (!c) {
+        if (!pause(lock)) return;
+        continue;
+      }
+    }
+    // Wait for our own subscription too, so this process's subscribers miss nothing after a
+    // reconnect; at stop, send what is queued while the connection holds.
+    cv_.wait(lock, [this] { return stopping_ || (!queue_.empty() && subscribed_); });
+    if (queue_.empty()) return; // stopping, all sent
+    HubMessage m = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    std::string channel = opts_.prefix + m.topic;
+    Reply r = command(c.get(), "PUBLISH %b %b", channel, encode(m));
+    lock.lock();
+    if (r && r->type != REDIS_REPLY_ERROR) {
+      published_.fetch_add(1);
+      continue;
+    }
+    if (r) log_error("RedisBridge: PUBLISH failed: " + std::string(r->str, r->len));
+    queue_.push_front(std::move(m)); // sent again on the next connection
+    c.reset();
+    publishing_ = false;
+    reconnects_.fetch_add(1);
+    if (stopping_ || !pause(lock)) return;
+  }
+}
+
+void RedisBridge::subscriber() {
+  bool reported = false;
+  const std::string pattern = opts_.prefix + "*";
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) return;
+    }
+    Context c = connect(host_, port_, reported);
+    if (c) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        sub_fd_ = c->fd;
+      }
+      Reply r = command(c.get(), "PSUBSCRIBE %b", pattern);
+      bool ok = r && r->type == REDIS_REPLY_ARRAY;
+      if (ok) {
+        std::lock_guard lock(mu_);
+        subscribed_ = true;
+      }
+      cv_.notify_all();
+      while (ok) {
+        void* raw = nullptr;
+        if (redisGetReply(c.get(), &raw) != REDIS_OK) break;
+        Reply msg(static_cast<redisReply*>(raw));
+        // ["pmessage", pattern, channel, payload]
+        if (msg->type != REDIS_REPLY_ARRAY || msg->elements != 4 ||
+            view(msg->element[0]) != "pmessage")
+          continue;
+        std::string_view channel = view(msg->element[2]);
+        if (!channel.starts_with(opts_.prefix)) continue;
+        received_.fetch_add(1);
+        hub_.deliver(
+            decode(std::string(channel.substr(opts_.prefix.size())), view(msg->element[3])));
+      }
+      std::lock_guard lock(mu_);
+      sub_fd_ = -1;
+      subscribed_ = false;
+      if (stopping_) return;
+      reconnects_.fetch_add(1);
+    }
+    std::unique_lock lock(mu_);
+    if (!pause(lock)) return;
+  }
+}
+
+std::string RedisBridge::encode(const HubMessage& m) {
+  std::string header;
+  if (m.binary)
+    header.assign("\0b", 2);
+  else if (!m.event.empty() || m.id != 0)
+    header.assign("\0e", 2).append(std::to_string(m.id)).append(" ").append(m.event).append("\n");
+  else if (!m.data.empty() && m.data[0] == '\0')
+    header.assign("\0t", 2);
+  header.append(m.data);
+  return header;
+}
+
+HubMessage RedisBridge::decode(std::string topic, std::string_view p) {
+  HubMessage m;
+  m.topic = std::move(topic);
+  if (p.size() >= 2 && p[0] == '\0') {
+    std::string_view rest = p.substr(2);
+    switch (p[1]) {
+    case 'b':
+      m.binary = true;
+      m.data = rest;
+      return m;
+    case 't':
+      m.data = rest;
+      return m;
+    case 'e': {
+      std::size_t space = rest.find(' '), nl = rest.find('\n');
+      auto id = parse_u64(rest.substr(0, space));
+      if (space != std::string_view::npos && nl != std::string_view::npos && space < nl && id) {
+        m.id = *id;
+        m.event = rest.substr(space + 1, nl - space - 1);
+        m.data = rest.substr(nl + 1);
+        return m;
+      }
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  m.data = p; // text as published (or a header this version does not know: kept whole)
+  return m;
+}
+
+} // namespace lithe::mw
