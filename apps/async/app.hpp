@@ -7,6 +7,7 @@
 //   GET /long        a long computation on another thread; the loop stays free meanwhile
 //   GET /delay/:n    answers after n milliseconds (async_sinatra's example uses seconds; the
 //                    benchmark's /delay/1000 is one second)
+//   GET /co/:n       /delay/:n as a coroutine: co_await lithe::sleep, then co_return
 //   GET /stream/:n   n bytes (Content-Length) as a DeferrableBody written in 64 KiB chunks as
 //                    fast as the client reads: writes while writable(), then waits for on_drain
 #pragma once
@@ -91,6 +92,13 @@ inline lithe::mw::Router app() {
     });
     env.on_close([&loop, t](lithe::CloseReason) { loop.cancel_timer(t); });
     return lithe::async;
+  });
+  r.get("/co/:n", [](lithe::Env& env) -> lithe::Co<lithe::Response> {
+    auto n = lithe::parse_u64(env.param("n").value_or(""));
+    if (!n || *n > 600'000)
+      co_return lithe::Response{400, {}, "n must be 0..600000 milliseconds\n"};
+    co_await lithe::sleep(lithe::Millis(*n));
+    co_return text("waited " + std::to_string(*n) + " ms in a coroutine\n");
   });
   r.get("/stream/:n", [](lithe::Env& env) -> lithe::Response {
     auto n = lithe::parse_u64(env.param("n").value_or(""));

@@ -92,3 +92,30 @@ TEMPLATE_TEST_CASE("lithe-async's /stream/:n sends exactly n bytes as the reader
   REQUIRE(bad);
   CHECK(bad->status == 400);
 }
+
+TEMPLATE_TEST_CASE("lithe-async's /co/:n is a coroutine route: it sleeps without blocking the "
+                   "loop, and a client leaving mid-sleep frees it",
+                   "[apps][co]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, async_app::app());
+  RawClient c(s.port()), other(s.port());
+  auto start = std::chrono::steady_clock::now();
+  REQUIRE(c.send(get("/co/300")));
+  REQUIRE(other.send(get("/co/0"))); // answered at once while the first one sleeps
+  auto quick = other.read_response();
+  REQUIRE(quick);
+  CHECK(quick->body == "waited 0 ms in a coroutine\n");
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "waited 300 ms in a coroutine\n");
+  CHECK(std::chrono::steady_clock::now() - start >= 300ms);
+  REQUIRE(c.send(get("/co/soon")));
+  auto bad = c.read_response();
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  {
+    RawClient leaver(s.port());
+    REQUIRE(leaver.send(get("/co/60000")));
+    REQUIRE(leaver.read_bytes(1, 100ms).empty()); // asleep
+  }                                               // leaves
+  CHECK(s.settles()); // the sleeping coroutine was destroyed: nothing awaits, nothing leaked
+}

@@ -5,6 +5,7 @@
 #include <lithe/body.hpp>
 #include <lithe/builder.hpp>
 #include <lithe/close.hpp>
+#include <lithe/co.hpp>
 #include <lithe/env.hpp>
 #include <lithe/headers.hpp>
 #include <lithe/lint.hpp>

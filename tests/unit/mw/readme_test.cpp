@@ -72,10 +72,15 @@ TEST_CASE("The README's router answers params and async delays") {
     req.loop().add_timer(lithe::Millis(ms),
                          [req, ms] { req.body("waited " + std::to_string(ms) + " ms\n"); });
   });
+  r.get("/nap", [](lithe::Env&) -> lithe::Co<lithe::Response> { // or as a coroutine
+    co_await lithe::sleep(lithe::Millis(250));
+    co_return lithe::Response{200, {}, "rested\n"};
+  });
   r.websocket("/echo", {.on_message = [](lithe::mw::WebSocket& ws, std::string_view text) {
                 ws.send(text);
               }});
   lithe::MockRequest m(r);
   CHECK(m.get("/hello/ann").body == "Hello, ann!\n");
   CHECK(m.get("/delay/20").body == "waited 20 ms\n");
+  CHECK(m.get("/nap").body == "rested\n");
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <lithe/app.hpp>
+#include <lithe/co.hpp>
 #include <lithe/mw/websocket.hpp>
 
 #include <exception>
@@ -14,6 +15,7 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace lithe::mw {
@@ -38,7 +40,17 @@ class AsyncRequest;
 
 class Router {
 public:
-  using Handler = std::function<Response(Env&)>;
+  /// A route's handler: a function `Response(Env&)`, or a coroutine `lithe::Co<Response>
+  /// (Env&)` (lithe/co.hpp) that may co_await lithe::sleep, lithe::in_thread and other Co<T>.
+  /// halt() and pass() work in a coroutine until its first suspension.
+  struct Handler : std::function<Response(Env&)> {
+    using std::function<Response(Env&)>::function;
+    Handler(std::function<Response(Env&)> f) noexcept // NOLINT: implicit (an App)
+        : std::function<Response(Env&)>(std::move(f)) {}
+    template <class F>
+    requires std::is_same_v<std::invoke_result_t<F&, Env&>, Co<Response>> Handler(F f)
+        : std::function<Response(Env&)>(co_app(std::move(f))) {} // NOLINT: implicit
+  };
   using AsyncHandler = std::function<void(AsyncRequest)>;
   using Filter = std::function<void(Env&)>;
   using AfterFilter = std::function<void(Env&, Response&)>;
