@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -306,6 +307,65 @@ TEMPLATE_TEST_CASE("Malformed requests are 400 and close the connection", "[http
   expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nX-Ctl: a\x01z\r\n\r\n", 400);
   expect_refused(s.port(), "GET /\x7f HTTP/1.1\r\nHost: t\r\n\r\n", 400);
   expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n", 400);
+}
+
+TEMPLATE_TEST_CASE("Seeded random damage to requests never crashes the server: a valid answer "
+                   "or a close",
+                   "[http][fuzz]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app(), quick_timeouts());
+  const std::string seeds[] = {
+      "GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;x=y\r\nhello\r\n0\r\nTrailer: z\r\n\r\n",
+      "GET /delay/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+      "GET /big/100 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n", // (no HEAD: the
+      // reader here could not tell its response has no body)
+  };
+  const char specials[] = {'\r', '\n', '\0', ' ', ':', '\t', '\x7f', '\xff', ';', '0'};
+  std::mt19937 rng(20261124);
+  const std::regex status_line(R"(HTTP/1\.[01] (\d{3}) [^\r\n]*\r\n)");
+  for (int round = 0; round < 120; ++round) {
+    std::string req = seeds[rng() % std::size(seeds)];
+    if (round % 2) req += seeds[rng() % std::size(seeds)]; // pipelined behind another
+    for (int k = 1 + static_cast<int>(rng() % 4); k > 0; --k) {
+      std::size_t at = rng() % req.size();
+      switch (rng() % 4) {
+      case 0:
+        req[at] = specials[rng() % std::size(specials)];
+        break; // overwrite
+      case 1:
+        req.insert(at, 1, specials[rng() % std::size(specials)]);
+        break; // insert
+      case 2:
+        req.erase(at, 1 + rng() % 8);
+        break; // delete
+      default:
+        req[at] = static_cast<char>(rng() & 0xFF);
+        break; // any byte
+      }
+      if (req.empty()) req = "\r\n";
+    }
+    RawClient c(s.port());
+    c.send(req);
+    c.shutdown_write(); // a cut request ends at EOF rather than at the request timeout
+    // Whatever comes back is whole responses with real status lines, then the close.
+    for (int i = 0; i < 4; ++i) {
+      auto r = c.read_response(2s);
+      if (!r) break;
+      INFO("request: " << req);
+      CHECK(((r->status >= 100 && r->status < 600)));
+      CHECK((r->version == "HTTP/1.1" || r->version == "HTTP/1.0"));
+    }
+    INFO("round " << round);
+    CHECK(c.closed_by_peer(2s));
+  }
+  RawClient after(s.port()); // still serving
+  after.send(get("/"));
+  auto r = after.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "Hello, World!");
+  CHECK(s.settles(5s));
 }
 
 TEMPLATE_TEST_CASE("Request smuggling shapes are refused with 400", "[http][limits]",
