@@ -9,16 +9,15 @@ struct PerSocket {};
 int main(int argc, char** argv) {
   int port = argc > 1 ? std::atoi(argv[1]) : 9001;
   uWS::App()
-      .get("/", [](auto* res, auto*) {
-        res->writeHeader("Content-Type", "text/plain")->end("Hello, World!");
-      })
+      .get("/", [](auto* res,
+                   auto*) { res->writeHeader("Content-Type", "text/plain")->end("Hello, World!"); })
       .ws<PerSocket>("/*", {.compression = uWS::DISABLED,
                             .maxPayloadLength = 16 * 1024 * 1024,
-                            .message = [](auto* ws, std::string_view msg, uWS::OpCode op) {
-                              ws->send(msg, op);
-                            }})
-      .listen(port, [port](auto* s) {
-        if (!s) std::exit(1);
-      })
+                            .message = [](auto* ws, std::string_view msg,
+                                          uWS::OpCode op) { ws->send(msg, op); }})
+      .listen(port,
+              [](auto* s) {
+                if (!s) std::exit(1);
+              })
       .run();
 }
