@@ -47,7 +47,11 @@ TimerId UvLoop::start_timer(Millis delay, Millis period, Task fn) {
   t->handle.data = t;
   timers_.emplace(t->id, t);
   auto ms = [](Millis m) { return static_cast<std::uint64_t>(m.count() < 0 ? 0 : m.count()); };
-  uv_timer_start(&t->handle, on_timer, ms(delay), ms(period));
+  // libuv counts in whole milliseconds, cut down, from a clock it caches: a timer of d ms
+  // could fire up to 1 ms before d ms have passed. Refresh the clock and add the cut-off
+  // millisecond, so a timer never fires early (SPEC 5.6; the epoll loop's clock is exact).
+  uv_update_time(&loop_);
+  uv_timer_start(&t->handle, on_timer, delay.count() > 0 ? ms(delay) + 1 : 0, ms(period));
   return t->id;
 }
 
