@@ -6,8 +6,8 @@
 #include <lithe/mw/redis_bridge.hpp>
 #include <lithe/server.hpp>
 
+#include <chrono>
 #include <memory>
-#include <stdexcept>
 
 int main(int argc, char** argv) {
   static lithe::mw::Hub hub; // outlives the server

@@ -39,8 +39,7 @@ void ended(void* arg) {
   auto* run = static_cast<CoRun*>(arg);
   Response r = outcome(run->co);
   AsyncCallback respond = std::move(run->respond);
-  std::shared_ptr<CoRun> done = std::move(run->self);
-  done.reset();
+  run->self.reset(); // frees the run and the frame: `run` is not touched after this
   respond(std::move(r));
 }
 

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <string>
+#include <string_view>
 
 using lithe::detail::PeerAddress;
 using lithe::detail::PeerIp;
@@ -16,19 +17,18 @@ std::string shown(const PeerAddress& a) {
   return {out, n};
 }
 
-PeerAddress v4(const char* ip) {
+/// The socket address accept(2) would give for `ip` (IPv6 when it has a colon).
+PeerAddress peer(const char* ip) {
   PeerAddress a{};
-  a.v4.sin_family = AF_INET;
-  a.v4.sin_port = htons(40000);
-  REQUIRE(::inet_pton(AF_INET, ip, &a.v4.sin_addr) == 1);
-  return a;
-}
-
-PeerAddress v6(const char* ip) {
-  PeerAddress a{};
-  a.v6.sin6_family = AF_INET6;
-  a.v6.sin6_port = htons(40000);
-  REQUIRE(::inet_pton(AF_INET6, ip, &a.v6.sin6_addr) == 1);
+  if (std::string_view(ip).find(':') == std::string_view::npos) {
+    a.v4.sin_family = AF_INET;
+    a.v4.sin_port = htons(40000);
+    REQUIRE(::inet_pton(AF_INET, ip, &a.v4.sin_addr) == 1);
+  } else {
+    a.v6.sin6_family = AF_INET6;
+    a.v6.sin6_port = htons(40000);
+    REQUIRE(::inet_pton(AF_INET6, ip, &a.v6.sin6_addr) == 1);
+  }
   return a;
 }
 
@@ -36,15 +36,15 @@ PeerAddress v6(const char* ip) {
 
 TEST_CASE("A peer's IP is kept in 16 bytes and printed as the client knows it") {
   STATIC_REQUIRE(sizeof(PeerIp) == 16);
-  CHECK(shown(v4("127.0.0.1")) == "127.0.0.1");
-  CHECK(shown(v4("203.0.113.250")) == "203.0.113.250");
-  CHECK(shown(v6("::1")) == "::1");
-  CHECK(shown(v6("2001:db8::42")) == "2001:db8::42");
+  CHECK(shown(peer("127.0.0.1")) == "127.0.0.1");
+  CHECK(shown(peer("203.0.113.250")) == "203.0.113.250");
+  CHECK(shown(peer("::1")) == "::1");
+  CHECK(shown(peer("2001:db8::42")) == "2001:db8::42");
   // An IPv4 client of a dual-stack listener arrives IPv4-mapped; REMOTE_ADDR is its IPv4.
-  CHECK(shown(v6("::ffff:10.1.2.3")) == "10.1.2.3");
+  CHECK(shown(peer("::ffff:10.1.2.3")) == "10.1.2.3");
 }
 
 TEST_CASE("An address too long for the buffer prints as nothing, not as a cut address") {
   char out[4];
-  CHECK(lithe::detail::format_address(PeerIp::of(v4("192.168.100.200")), out, sizeof out) == 0);
+  CHECK(lithe::detail::format_address(PeerIp::of(peer("192.168.100.200")), out, sizeof out) == 0);
 }

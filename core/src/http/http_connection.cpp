@@ -822,7 +822,7 @@ void HttpConnection::on_flushed() {
       if (f.ex->drop_ref()) HttpExchange::last_ref_dropped(f.ex);
     }
   }
-  if (list == static_cast<std::uint8_t>(Timeout::send)) {
+  if (timeouts().list == static_cast<std::uint8_t>(Timeout::send)) {
     if (phase_ == Phase::idle)
       ctx_.arm(timeouts(), Timeout::idle);
     else

@@ -67,7 +67,7 @@ HttpContext::~HttpContext() {
 
 TransportHandler* HttpContext::accept(Transport& transport) {
   auto conn = std::make_unique<HttpConnection>(*this, transport);
-  HttpConnection* c = conn.release(); // owned by the context's list; freed in on_closed
+  HttpConnection* c = conn.release(); // frees itself in on_closed
   add_connection(c);
   if (stopping_) c->on_stop();
   return c;
@@ -87,7 +87,6 @@ void HttpContext::remove_connection(HttpConnection* c) noexcept {
 }
 
 void HttpContext::stop() {
-  if (stopping_) return;
   stopping_ = true; // the backend now calls on_stop() on each connection
 }
 
