@@ -4,7 +4,8 @@
 //   GET /respond     the explicit form: env.async_callback() called on the next tick
 //   GET /async       Thin's AsyncApp: the head at once, "Woah, async!" after 1 s, then
 //                    "Cheers then!" on the next tick
-//   GET /long        a long computation on another thread; the loop stays free meanwhile
+//   GET /long        a long computation on the server's thread pool (EM.defer); the loop stays
+//                    free meanwhile, and a full pool answers 503
 //   GET /delay/:n    answers after n milliseconds (async_sinatra's example uses seconds; the
 //                    benchmark's /delay/1000 is one second)
 //   GET /co/:n       /delay/:n as a coroutine: co_await lithe::sleep, then co_return
@@ -18,7 +19,6 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace async_app {
 
@@ -74,13 +74,17 @@ inline lithe::mw::Router app() {
     return lithe::async;
   });
   r.get("/long", [](lithe::Env& env) -> lithe::Response {
-    // The work runs off the loop; the callback posts the answer back to it.
-    std::thread([cb = env.async_callback()] {
-      std::uint64_t sum = 0;
-      for (std::uint64_t i = 0; i < 50'000'000; ++i)
-        sum += i % 7;
-      cb(text("computed " + std::to_string(sum) + "\n"));
-    }).detach();
+    // The work runs on the pool; `done` answers on the loop. A client that left meanwhile
+    // makes the callback a no-op; a full pool refuses at once.
+    auto sum = std::make_shared<std::uint64_t>(0);
+    bool queued = env.loop().defer(
+        [sum] {
+          for (std::uint64_t i = 0; i < 50'000'000; ++i)
+            *sum += i % 7;
+        },
+        [sum, cb = env.async_callback()] { cb(text("computed " + std::to_string(*sum) + "\n")); });
+    if (!queued)
+      return {503, {{"Content-Type", "text/plain"}, {"Retry-After", "1"}}, "busy: try again\n"};
     return lithe::async;
   });
   r.get("/delay/:n", [](lithe::Env& env) -> lithe::Response {

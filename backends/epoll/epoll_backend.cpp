@@ -11,6 +11,7 @@
 #include <lithe/log.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -117,7 +118,10 @@ private:
 
 class Worker {
 public:
-  Worker(int listen_fd, ListenInfo info) : listen_fd_(listen_fd), info_(info) {}
+  Worker(int listen_fd, ListenInfo info, const ListenConfig& config)
+      : listen_fd_(listen_fd), info_(info), max_connections_(connections_per_worker(config)) {
+    loop.set_thread_pool(config.thread_pool);
+  }
   ~Worker() {
     if (listen_fd_ >= 0) ::close(listen_fd_);
   }
@@ -147,16 +151,22 @@ private:
   void run(const ServiceFactory& factory);
   bool after_iteration();
   void close_listener();
+  void pause_accepting() noexcept;
+  void resume_accepting() noexcept;
 
   int listen_fd_;
   ListenInfo info_;
+  std::size_t max_connections_;
   Listener listener_{*this};
   detail::ServiceSlot service_;
   std::thread thread_;
   EpollConn* conns_ = nullptr;
   std::vector<EpollConn*> ready_, closing_;
   bool stopping_ = false;
-  bool accept_paused_ = false;
+  bool accept_paused_ = false; // the listener is out of the epoll set
+  bool at_limit_ = false;      // paused at max_connections: resumes when one closes
+  bool backing_off_ = false;   // paused after EMFILE/ENFILE: resumes on a timer
+  std::chrono::steady_clock::time_point last_warning_{};
   std::size_t live_ = 0;
 
   friend class EpollConn;
@@ -313,24 +323,52 @@ void Listener::on_events(std::uint32_t) {
   worker_.accept_ready();
 }
 
+void Worker::pause_accepting() noexcept {
+  if (accept_paused_ || listen_fd_ < 0) return;
+  loop.modify(listen_fd_, 0, &listener_);
+  accept_paused_ = true;
+}
+
+void Worker::resume_accepting() noexcept {
+  if (!accept_paused_ || at_limit_ || backing_off_ || listen_fd_ < 0) return;
+  loop.modify(listen_fd_, EPOLLIN, &listener_);
+  accept_paused_ = false;
+}
+
 void Worker::accept_ready() {
   // Up to 1024 per readiness (libuv takes all): a burst of new connections (10,000 clients
   // at once in bench/run's async scenario) gets in sooner, and so do its requests; the cap
   // keeps one storm from starving the connections already here.
   for (int i = 0; i < 1024 && listen_fd_ >= 0; ++i) {
+    if (live_ >= max_connections_) {
+      // At the limit: the kernel's backlog holds new connections until one of ours closes.
+      at_limit_ = true;
+      pause_accepting();
+      if (loop.now() - last_warning_ > std::chrono::seconds(10)) {
+        last_warning_ = loop.now();
+        log_error("a worker holds " + std::to_string(live_) +
+                  " connections, its limit (--max-connections): new ones wait in the backlog");
+      }
+      return;
+    }
     detail::PeerAddress peer{};
     socklen_t len = sizeof peer;
     int fd = ::accept4(listen_fd_, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: stop accepting for a moment rather than spin on the listener.
-        log_error(std::string("accept: ") + std::strerror(errno) + "; pausing accepts for 100 ms");
-        loop.modify(listen_fd_, 0, &listener_);
-        accept_paused_ = true;
+        // Out of descriptors: stop accepting for a moment rather than spin on the listener
+        // (it stays readable); open connections are served meanwhile.
+        if (loop.now() - last_warning_ > std::chrono::seconds(10)) {
+          last_warning_ = loop.now();
+          log_error(std::string("accept: ") + std::strerror(errno) +
+                    "; accepting again in 100 ms steps meanwhile");
+        }
+        backing_off_ = true;
+        pause_accepting();
         loop.add_timer(Millis(100), [this] {
-          if (listen_fd_ >= 0 && accept_paused_) loop.modify(listen_fd_, EPOLLIN, &listener_);
-          accept_paused_ = false;
+          backing_off_ = false;
+          resume_accepting();
         });
       }
       return;
@@ -372,6 +410,10 @@ bool Worker::after_iteration() {
       --live_;
       std::unique_ptr<EpollConn> doomed(c);
     }
+  }
+  if (at_limit_ && live_ < max_connections_) {
+    at_limit_ = false;
+    resume_accepting();
   }
   std::erase(ready_, nullptr);
   if (stopping_ && live_ == 0) loop.exit();

@@ -14,8 +14,7 @@
 
 namespace lithe::backend {
 
-EpollLoop::EpollLoop()
-    : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {
+EpollLoop::EpollLoop() : now_(std::chrono::steady_clock::now()) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) throw std::system_error(errno, std::system_category(), "epoll");
@@ -56,19 +55,10 @@ bool EpollLoop::cancel_timer(TimerId id) {
   return timers_.erase(id) > 0; // its heap entry is skipped when it comes due
 }
 
-bool EpollLoop::post(Task fn) {
-  bool wake = false;
-  if (!posts_.push(std::move(fn), wake)) return false;
-  if (wake) {
-    std::uint64_t one = 1;
-    ssize_t r = ::write(wakefd_, &one, sizeof one);
-    (void)r; // a full counter still wakes the loop
-  }
-  return true;
-}
-
-bool EpollLoop::in_loop_thread() const noexcept {
-  return std::this_thread::get_id() == owner_;
+void EpollLoop::wake() noexcept {
+  std::uint64_t one = 1;
+  ssize_t r = ::write(wakefd_, &one, sizeof one);
+  (void)r; // a full counter still wakes the loop
 }
 
 bool EpollLoop::add(int fd, std::uint32_t events, Watcher* w) noexcept {
@@ -103,7 +93,7 @@ void EpollLoop::drain_posts() {
   std::uint64_t n;
   ssize_t r = ::read(wakefd_, &n, sizeof n);
   (void)r;
-  posts_.take(running_posts_);
+  take_posts(running_posts_);
   for (Task& t : running_posts_)
     t();
   running_posts_.clear();
@@ -146,7 +136,7 @@ void EpollLoop::run_timers() {
 }
 
 void EpollLoop::attach_thread() noexcept {
-  owner_ = std::this_thread::get_id();
+  own_thread();
   set_current(this);
 }
 
@@ -173,8 +163,7 @@ void EpollLoop::run(const std::function<bool()>& after) {
 }
 
 void EpollLoop::shut_down() {
-  std::vector<Task> posted;
-  posts_.close(posted);
+  std::vector<Task> posted = close_posts();
   // Destroyed, not run: their captures let go (an exchange returns to nothing, and frees).
   Loop* prev = Loop::current();
   set_current(this);

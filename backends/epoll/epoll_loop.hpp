@@ -3,7 +3,6 @@
 // loop for posts from other threads.
 #pragma once
 
-#include <lithe/detail/post_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <chrono>
@@ -38,8 +37,6 @@ public:
   TimerId add_timer(Millis delay, Task fn) override;
   TimerId add_periodic_timer(Millis period, Task fn) override;
   bool cancel_timer(TimerId id) override;
-  bool post(Task fn) override;
-  bool in_loop_thread() const noexcept override;
   std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
 
   bool add(int fd, std::uint32_t events, Watcher* w) noexcept;
@@ -56,6 +53,7 @@ public:
   void shut_down();
 
 private:
+  void wake() noexcept override;
   struct Timer {
     Task fn;
     Millis period{0};
@@ -84,14 +82,12 @@ private:
   Waker waker_{*this};
   bool exit_ = false;
   std::chrono::steady_clock::time_point now_;
-  std::thread::id owner_;
   std::vector<Task> ticks_, running_ticks_;
   std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
   std::unordered_map<TimerId, Timer> timers_;
   TimerId next_timer_ = 1;
   TimerId running_timer_ = 0;
   bool running_cancelled_ = false;
-  detail::PostQueue posts_;
   std::vector<Task> running_posts_;
 };
 

@@ -11,6 +11,7 @@
 #include <lithe/detail/worker_pool.hpp>
 #include <lithe/log.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -99,7 +100,10 @@ private:
 
 class Worker {
 public:
-  Worker(int listen_fd, ListenInfo info) : listen_fd_(listen_fd), info_(info) {}
+  Worker(int listen_fd, ListenInfo info, const ListenConfig& config)
+      : listen_fd_(listen_fd), info_(info), max_connections_(connections_per_worker(config)) {
+    loop.set_thread_pool(config.thread_pool);
+  }
   ~Worker() {
     if (listen_fd_ >= 0) ::close(listen_fd_); // never handed to libuv (start failed)
   }
@@ -127,10 +131,17 @@ private:
   void begin_stop(Millis deadline);
   void close_listener() noexcept;
 
+  void warn(const std::string& message);
+
   int listen_fd_;
   ListenInfo info_;
+  std::size_t max_connections_;
   uv_tcp_t listener_{};
   bool listening_ = false;
+  // At max_connections a connection libuv accepted waits un-taken (libuv stops polling the
+  // listener until uv_accept): it is taken when one of ours closes.
+  bool accept_waiting_ = false;
+  std::chrono::steady_clock::time_point last_warning_{};
   detail::ServiceSlot service_;
   std::thread thread_;
   UvConn* conns_ = nullptr;
@@ -267,16 +278,32 @@ void UvConn::on_closed(uv_handle_t* h) {
 
 // ---- Worker
 
+void Worker::warn(const std::string& message) {
+  // At most one line per 10 s: an attack must not turn into a flood of log lines.
+  if (loop.now() - last_warning_ <= std::chrono::seconds(10)) return;
+  last_warning_ = loop.now();
+  log_error(message);
+}
+
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* w = static_cast<Worker*>(server->data);
   if (status < 0) {
-    log_error(std::string("accept: ") + uv_strerror(status));
+    // EMFILE/ENFILE: libuv closes its reserve descriptor to accept and drop the waiting
+    // connections instead of spinning; open connections are served meanwhile.
+    w->warn(std::string("accept: ") + uv_strerror(status));
+    return;
+  }
+  if (w->live_ >= w->max_connections_) {
+    w->accept_waiting_ = true;
+    w->warn("a worker holds " + std::to_string(w->live_) +
+            " connections, its limit (--max-connections): new ones wait in the backlog");
     return;
   }
   w->accept_one();
 }
 
 void Worker::accept_one() {
+  accept_waiting_ = false;
   auto conn = std::make_unique<UvConn>(*this);
   uv_tcp_init(loop.raw(), &conn->tcp);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
@@ -307,6 +334,7 @@ void Worker::closed(UvConn* c) noexcept {
   --live_;
   delete c;
   if (stopping_ && live_ == 0) loop.stop();
+  if (accept_waiting_ && listening_ && live_ < max_connections_) accept_one();
 }
 
 void Worker::close_listener() noexcept {

@@ -16,7 +16,7 @@ struct UvLoop::Timer {
   bool periodic;
 };
 
-UvLoop::UvLoop() : owner_(std::this_thread::get_id()) {
+UvLoop::UvLoop() {
   if (int rc = uv_loop_init(&loop_); rc != 0)
     throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
   loop_.data = this;
@@ -108,24 +108,13 @@ void UvLoop::on_check(uv_check_t* c) {
   static_cast<UvLoop*>(c->data)->run_ticks();
 }
 
-bool UvLoop::post(Task fn) {
-  bool wake = false;
-  if (!posts_.push(std::move(fn), wake)) return false;
-  if (wake) uv_async_send(&async_);
-  return true;
-}
-
 void UvLoop::on_async(uv_async_t* a) {
   auto* self = static_cast<UvLoop*>(a->data);
-  self->posts_.take(self->running_posts_);
+  self->take_posts(self->running_posts_);
   for (Task& t : self->running_posts_)
     t();
   self->running_posts_.clear();
   self->run_ticks();
-}
-
-bool UvLoop::in_loop_thread() const noexcept {
-  return std::this_thread::get_id() == owner_;
 }
 
 std::chrono::steady_clock::time_point UvLoop::now() const noexcept {
@@ -134,7 +123,7 @@ std::chrono::steady_clock::time_point UvLoop::now() const noexcept {
 }
 
 void UvLoop::attach_thread() noexcept {
-  owner_ = std::this_thread::get_id();
+  own_thread();
   set_current(this);
 }
 
@@ -145,8 +134,9 @@ void UvLoop::run() {
 }
 
 void UvLoop::shut_down() {
-  std::vector<Task> posted;
-  if (!posts_.close(posted)) return;
+  if (ended_) return;
+  ended_ = true;
+  std::vector<Task> posted = close_posts();
   // Destroyed, not run: their captures let go (an exchange returns to nothing, and frees).
   Loop* prev = Loop::current();
   set_current(this);

@@ -3,7 +3,6 @@
 // and posts from other threads wake the loop through a uv_async.
 #pragma once
 
-#include <lithe/detail/post_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <mutex>
@@ -26,8 +25,6 @@ public:
   TimerId add_timer(Millis delay, Task fn) override;
   TimerId add_periodic_timer(Millis period, Task fn) override;
   bool cancel_timer(TimerId id) override;
-  bool post(Task fn) override;
-  bool in_loop_thread() const noexcept override;
   std::chrono::steady_clock::time_point now() const noexcept override;
 
   uv_loop_t* raw() noexcept { return &loop_; }
@@ -41,6 +38,7 @@ public:
   void shut_down();
 
 private:
+  void wake() noexcept override { uv_async_send(&async_); }
   struct Timer;
   static void on_timer(uv_timer_t* t);
   static void on_check(uv_check_t* c);
@@ -53,11 +51,10 @@ private:
   uv_check_t check_{};
   uv_idle_t idle_{};
   uv_async_t async_{};
-  std::thread::id owner_;
+  bool ended_ = false;
   std::vector<Task> ticks_, running_ticks_;
   std::unordered_map<TimerId, Timer*> timers_;
   TimerId next_timer_ = 1;
-  detail::PostQueue posts_;
   std::vector<Task> running_posts_;
 };
 

@@ -16,6 +16,7 @@ Exchange::~Exchange() = default;
 
 void Exchange::begin(Loop& loop, Sink& sink, LiveCounters* counters) {
   loop_ = &loop;
+  if (!(home_ == loop.handle())) home_ = loop.handle(); // pooled per loop: rarely changes
   sink_ = &sink;
   counters_ = counters;
   state_ = State::idle;
@@ -140,11 +141,11 @@ void Exchange::dropped_callback_check() {
 void Exchange::callback_released() noexcept {
   if (callbacks_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (gone_.load(std::memory_order_acquire)) return;
-  if (loop_->in_loop_thread()) {
+  if (home_.in_loop_thread()) {
     dropped_callback_check();
     return;
   }
-  loop_->post([ref = Ref<Exchange>(this)] { ref->dropped_callback_check(); });
+  home_.post([ref = Ref<Exchange>(this)] { ref->dropped_callback_check(); });
 }
 
 void Exchange::add_close_hook(Function<void(CloseReason)> fn) {
@@ -213,7 +214,9 @@ void Exchange::finish(CloseReason reason) {
 
 // ---- BodyState
 
-BodyState::BodyState(Loop* loop) : loop_(loop) {}
+BodyState::BodyState(Loop* loop) : loop_(loop) {
+  if (loop_) home_ = loop_->handle();
+}
 
 BodyState::~BodyState() {
   if (counters_) counters_->bodies.fetch_sub(1, std::memory_order_relaxed);
@@ -250,6 +253,7 @@ template <class S> bool BodyState::write_impl(S&& bytes) {
   }
   bool ok = writable();
   if (!ok) want_drain_ = true;
+  remember();
   return ok;
 }
 
@@ -277,7 +281,11 @@ void BodyState::attach(Exchange& ex) {
   ex_ = &ex;
   if (!counters_ && (counters_ = ex.counters()))
     counters_->bodies.fetch_add(1, std::memory_order_relaxed);
-  if (!loop_) loop_ = ex.loop();
+  if (!loop_) {
+    loop_ = ex.loop();
+    home_ = ex.home();
+  }
+  if (Sink* sink = ex.sink()) seen_high_water_.store(sink->high_water(), std::memory_order_relaxed);
   ex.attach_body(this);
   std::vector<std::string> pending = std::move(pending_);
   pending_.clear();
@@ -307,7 +315,21 @@ std::size_t BodyState::buffered() const noexcept {
   return (ex_ && ex_->sink()) ? ex_->sink()->buffered() : 0;
 }
 
+void BodyState::remember() noexcept {
+  seen_writable_.store(writable(), std::memory_order_relaxed);
+  seen_buffered_.store(buffered(), std::memory_order_relaxed);
+}
+
+bool BodyState::writable_seen() const noexcept {
+  if (is_closed() || !seen_writable_.load(std::memory_order_relaxed)) return false;
+  std::ptrdiff_t posted = posted_.load(std::memory_order_relaxed);
+  return posted <= 0 ||
+         static_cast<std::size_t>(posted) + buffered_seen() <
+             seen_high_water_.load(std::memory_order_relaxed);
+}
+
 void BodyState::drained() {
+  remember();
   if (!want_drain_ || is_closed()) return;
   want_drain_ = false;
   if (on_drain_) on_drain_();
@@ -339,16 +361,16 @@ void BodyState::handle_released() noexcept {
     report_lint({"4.7", "a deferrable body was dropped without succeed() or fail(); failing it"});
     ref->end(false);
   };
-  if (!loop_ || loop_->in_loop_thread())
+  if (on_loop())
     check();
   else
-    loop_->post(std::move(check));
+    home_.post(std::move(check));
 }
 
 // ---- SocketState
 
 SocketState::SocketState(Loop* loop, SocketSink* sink, LiveCounters* counters)
-    : loop_(loop), sink_(sink), counters_(counters) {
+    : loop_(loop), home_(loop->handle()), sink_(sink), counters_(counters) {
   if (counters_) counters_->sockets.fetch_add(1, std::memory_order_relaxed);
 }
 

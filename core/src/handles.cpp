@@ -14,22 +14,6 @@ using detail::Exchange;
 using detail::Ref;
 using detail::SocketState;
 
-// ---- Loop::current
-
-namespace {
-thread_local Loop* current_loop = nullptr;
-
-bool on_loop(Loop* loop) noexcept {
-  return loop == nullptr || loop->in_loop_thread();
-}
-} // namespace
-
-Loop* Loop::current() noexcept {
-  return current_loop;
-}
-void Loop::set_current(Loop* loop) noexcept {
-  current_loop = loop;
-}
 
 // ---- AsyncCallback
 
@@ -54,12 +38,12 @@ AsyncCallback::~AsyncCallback() {
 
 bool AsyncCallback::operator()(Response r) const {
   if (!ex_) return false;
-  Loop* loop = ex_->loop();
-  if (loop->in_loop_thread()) return ex_->deliver(std::move(r)); // reports a second call
+  if (ex_->home().in_loop_thread()) return ex_->deliver(std::move(r)); // reports a second call
   if (ex_->gone()) return false;
   // The posted task holds a callback of its own, so the exchange never looks abandoned
-  // while the response is on its way (SPEC 5.4).
-  return loop->post([cb = *this, r = std::move(r)]() mutable { cb.ex_->deliver(std::move(r)); });
+  // while the response is on its way (SPEC 5.4). A loop that has ended refuses it.
+  return ex_->home().post(
+      [cb = *this, r = std::move(r)]() mutable { cb.ex_->deliver(std::move(r)); });
 }
 
 bool AsyncCallback::pending() const noexcept {
@@ -83,44 +67,68 @@ DeferrableBody::~DeferrableBody() {
   if (state_) state_->handle_released();
 }
 
+namespace {
+
+// A write from another thread: posted with its size counted, so writable() there sees the
+// bytes on their way as well as what the loop last saw queued (SPEC 4.5).
+bool post_write(const Ref<BodyState>& state, std::string&& bytes) {
+  auto n = static_cast<std::ptrdiff_t>(bytes.size());
+  state->posted_bytes(n);
+  struct Counted {
+    Ref<BodyState> s;
+    std::ptrdiff_t n;
+    Counted(Ref<BodyState> st, std::ptrdiff_t c) : s(std::move(st)), n(c) {}
+    Counted(Counted&& o) noexcept : s(std::move(o.s)), n(std::exchange(o.n, 0)) {}
+    ~Counted() {
+      if (s && n) s->posted_bytes(-n);
+    }
+  };
+  if (!state->home().post([c = Counted(state, n), b = std::move(bytes)]() mutable {
+        c.s->write(std::move(b));
+      }))
+    return false;
+  return state->writable_seen();
+}
+
+} // namespace
+
 bool DeferrableBody::write(std::string_view bytes) const {
   if (!state_ || state_->is_closed()) return false;
-  if (on_loop(state_->loop())) return state_->write(bytes);
-  return state_->loop()->post(
-      [s = state_, b = std::string(bytes)]() mutable { s->write(std::move(b)); });
+  if (state_->on_loop()) return state_->write(bytes);
+  return post_write(state_, std::string(bytes));
 }
 
 bool DeferrableBody::write_owned(std::string&& bytes) const {
   if (!state_ || state_->is_closed()) return false;
-  if (on_loop(state_->loop())) return state_->write(std::move(bytes));
-  return state_->loop()->post(
-      [s = state_, b = std::move(bytes)]() mutable { s->write(std::move(b)); });
+  if (state_->on_loop()) return state_->write(std::move(bytes));
+  return post_write(state_, std::move(bytes));
 }
 
 void DeferrableBody::succeed() const {
   if (!state_) return;
-  if (on_loop(state_->loop()))
+  if (state_->on_loop())
     state_->end(true);
   else
-    state_->loop()->post([s = state_] { s->end(true); });
+    state_->home().post([s = state_] { s->end(true); });
 }
 
 void DeferrableBody::fail() const {
   if (!state_) return;
-  if (on_loop(state_->loop()))
+  if (state_->on_loop())
     state_->end(false);
   else
-    state_->loop()->post([s = state_] { s->end(false); });
+    state_->home().post([s = state_] { s->end(false); });
 }
 
 bool DeferrableBody::writable() const noexcept {
   if (!state_) return false;
-  if (on_loop(state_->loop())) return state_->writable();
-  return !state_->is_closed();
+  if (state_->on_loop()) return state_->writable();
+  return state_->writable_seen();
 }
 
 std::size_t DeferrableBody::buffered() const noexcept {
-  return state_ && on_loop(state_->loop()) ? state_->buffered() : 0;
+  if (!state_) return 0;
+  return state_->on_loop() ? state_->buffered() : state_->buffered_seen();
 }
 
 bool DeferrableBody::closed() const noexcept {
@@ -129,19 +137,19 @@ bool DeferrableBody::closed() const noexcept {
 
 void DeferrableBody::on_drain(Task fn) const {
   if (!state_) return;
-  if (on_loop(state_->loop()))
+  if (state_->on_loop())
     state_->set_on_drain(std::move(fn));
   else
-    state_->loop()->post(
+    state_->home().post(
         [s = state_, f = std::move(fn)]() mutable { s->set_on_drain(std::move(f)); });
 }
 
 void DeferrableBody::on_close(Function<void(CloseReason)> fn) const {
   if (!state_) return;
-  if (on_loop(state_->loop()))
+  if (state_->on_loop())
     state_->set_on_close(std::move(fn));
   else
-    state_->loop()->post(
+    state_->home().post(
         [s = state_, f = std::move(fn)]() mutable { s->set_on_close(std::move(f)); });
 }
 
@@ -195,10 +203,10 @@ void Socket::resume() const {
 }
 void Socket::close() const {
   if (!state_) return;
-  if (state_->loop()->in_loop_thread())
+  if (state_->home().in_loop_thread())
     state_->close(false);
   else
-    state_->loop()->post([s = state_] { s->close(false); });
+    state_->home().post([s = state_] { s->close(false); });
 }
 void Socket::abort() const {
   if (state_) state_->close(true);

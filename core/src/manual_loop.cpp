@@ -5,30 +5,20 @@
 
 namespace lithe {
 
-namespace {
-std::condition_variable& post_cv() {
-  static std::condition_variable cv;
-  return cv;
-}
-} // namespace
-
-ManualLoop::ManualLoop()
-    : now_(std::chrono::steady_clock::now()), owner_(std::this_thread::get_id()) {}
+ManualLoop::ManualLoop() : now_(std::chrono::steady_clock::now()) {}
 
 ManualLoop::~ManualLoop() {
-  // Tasks may hold handles whose destructors post here again: drain until quiet.
+  // Destroyed, not run. Their destructors may post here again: later posts fail (destroyed
+  // on the spot), and may queue ticks or timers: drain until quiet.
+  std::vector<Task> posted = close_posts();
+  posted.clear();
   for (int i = 0; i < 8; ++i) {
-    std::vector<Task> posted;
-    {
-      std::lock_guard lock(mu_);
-      posted.swap(posted_);
-    }
     std::vector<Task> ticks;
     ticks.swap(ticks_);
     std::map<TimerId, Timer> timers = std::move(timers_);
     timers_.clear();
     queue_.clear();
-    if (posted.empty() && ticks.empty() && timers.empty()) break;
+    if (ticks.empty() && timers.empty()) break;
   }
 }
 
@@ -63,19 +53,6 @@ bool ManualLoop::cancel_timer(TimerId id) {
       break;
     }
   return true;
-}
-
-bool ManualLoop::post(Task fn) {
-  {
-    std::lock_guard lock(mu_);
-    posted_.push_back(std::move(fn));
-  }
-  post_cv().notify_all();
-  return true;
-}
-
-bool ManualLoop::in_loop_thread() const noexcept {
-  return std::this_thread::get_id() == owner_;
 }
 
 bool ManualLoop::run_one_timer(std::chrono::steady_clock::time_point upto) {
@@ -115,10 +92,7 @@ std::size_t ManualLoop::run_ready() {
       ++ran;
     }
     running_ticks_.clear();
-    {
-      std::lock_guard lock(mu_);
-      running_posts_.swap(posted_);
-    }
+    take_posts(running_posts_);
     for (Task& t : running_posts_) {
       t();
       ++ran;
@@ -148,8 +122,7 @@ bool ManualLoop::run_until(const std::function<bool()>& done, Millis limit, Mill
     if (run_ready() > 0) continue;
     if (run_one_timer(deadline)) continue;
     // Nothing runs in virtual time: wait (really) for another thread's post.
-    std::unique_lock lock(mu_);
-    if (!post_cv().wait_until(lock, real_deadline, [&] { return !posted_.empty(); })) break;
+    if (!wait_for_post(real_deadline)) break;
   }
   return done();
 }

@@ -92,11 +92,19 @@ std::optional<std::string_view> MockResponse::header(std::string_view name) cons
   return std::nullopt;
 }
 
-MockRequest::MockRequest(App app) : app_(std::move(app)), loop_(std::make_unique<ManualLoop>()) {}
+MockRequest::MockRequest(App app)
+    : app_(std::move(app)), pool_(std::make_unique<ThreadPool>(ThreadPoolOptions{.threads = 2})),
+      loop_(std::make_unique<ManualLoop>()) {
+  loop_->set_thread_pool(pool_.get());
+}
 MockRequest::~MockRequest() = default;
 
 ManualLoop& MockRequest::loop() noexcept {
   return *loop_;
+}
+
+ThreadPool& MockRequest::thread_pool() noexcept {
+  return *pool_;
 }
 
 MockResponse MockRequest::get(std::string_view target, MockOptions opts) {

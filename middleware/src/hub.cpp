@@ -12,6 +12,7 @@ namespace lithe::mw {
 
 struct Hub::Shard {
   Loop* loop;
+  LoopHandle home; // posts safely even if the loop ends while a publish is on its way
   struct Sub {
     std::uint64_t id;
     Delivery fn;
@@ -32,6 +33,7 @@ std::shared_ptr<Hub::Shard> Hub::shard_for(Loop& loop) {
     if (s->loop == &loop) return s;
   auto s = std::make_shared<Shard>();
   s->loop = &loop;
+  s->home = loop.handle();
   shards_.push_back(s);
   return s;
 }
@@ -129,7 +131,7 @@ std::size_t Hub::deliver(HubMessage&& m) {
   }
   std::size_t posted = 0;
   for (auto& shard : targets) {
-    bool ok = shard->loop->post([this, shard, msg] {
+    bool ok = shard->home.post([this, shard, msg] {
       auto it = shard->topics.find(msg->topic);
       if (it == shard->topics.end()) return;
       shard->delivering = true;

@@ -53,8 +53,14 @@ std::error_code Server::start() {
     std::signal(SIGPIPE, SIG_IGN);
   backend_ = make_backend(options_.backend);
   if (!backend_) return std::make_error_code(std::errc::invalid_argument);
-  std::error_code ec = backend_->start(options_.listen, http_service(app_, options_.http));
-  if (ec) backend_.reset();
+  pool_ = std::make_unique<ThreadPool>(options_.thread_pool);
+  ListenConfig listen = options_.listen;
+  listen.thread_pool = pool_.get();
+  std::error_code ec = backend_->start(listen, http_service(app_, options_.http));
+  if (ec) {
+    backend_.reset();
+    pool_.reset();
+  }
   return ec;
 }
 
@@ -63,7 +69,11 @@ std::uint16_t Server::port() const noexcept {
 }
 
 void Server::stop() {
+  // The workers first (in-flight requests may still wait on the pool), then the pool: work
+  // still queued is dropped, running work is joined, and what it posts to a loop that has
+  // ended is dropped safely.
   if (backend_) backend_->stop(options_.stop_deadline);
+  if (pool_) pool_->stop();
 }
 
 void Server::wait() {

@@ -60,6 +60,35 @@ TEMPLATE_TEST_CASE("lithe-async's /long computes off the loop while other reques
   CHECK(s.settles());
 }
 
+TEMPLATE_TEST_CASE("lithe-async's /long answers 503 at once when the thread pool is full", "[apps]",
+                   LITHE_BACKENDS) {
+  ServerOptions o;
+  o.thread_pool = {.threads = 1, .max_queued = 1};
+  TestServer s(TestType::name, async_app::app(), o);
+  RawClient a(s.port()), b(s.port()), c(s.port());
+  REQUIRE(a.send(get("/long"))); // computes
+  REQUIRE(s.server().thread_pool());
+  auto busy = [&] { return s.server().thread_pool()->stats().busy == 1; };
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       !busy() && std::chrono::steady_clock::now() < until;)
+    std::this_thread::yield();
+  REQUIRE(b.send(get("/long"))); // waits in the queue
+  for (auto until = std::chrono::steady_clock::now() + 5s;
+       s.server().thread_pool()->stats().queued < 1 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::yield();
+  REQUIRE(c.send(get("/long"))); // refused
+  auto refused = c.read_response();
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(refused->header("Retry-After") == "1");
+  auto ra = a.read_response(20s), rb = b.read_response(20s);
+  REQUIRE(ra);
+  REQUIRE(rb);
+  CHECK(ra->body.starts_with("computed "));
+  CHECK(rb->body.starts_with("computed "));
+  CHECK(s.server().thread_pool()->stats().threads == 1);
+}
+
 TEMPLATE_TEST_CASE("lithe-async's /delay/:n waits n ms and refuses nonsense", "[apps]",
                    LITHE_BACKENDS) {
   TestServer s(TestType::name, async_app::app());

@@ -282,3 +282,40 @@ TEMPLATE_TEST_CASE("Hundreds of clients vanishing from async requests free every
   CHECK(s.stats().awaiting == 0);
   CHECK(s.stats().exchanges == 0);
 }
+
+TEMPLATE_TEST_CASE("Handles kept past the Server's life report it and free safely (SPEC 5.5)",
+                   "[async]", LITHE_BACKENDS) {
+  AsyncCallback kept_cb;
+  DeferrableBody kept_body;
+  std::atomic<int> taken{0};
+  {
+    TestServer s(TestType::name, [&](Env& env) -> Response {
+      if (env.path() == "/cb") {
+        kept_cb = env.async_callback();
+        ++taken;
+        return async;
+      }
+      DeferrableBody b;
+      kept_body = b;
+      ++taken;
+      return {200, {}, b};
+    });
+    RawClient c1(s.port()), c2(s.port());
+    REQUIRE(c1.send(get("/cb")));
+    REQUIRE(c2.send(get("/body")));
+    CHECK(c2.read_until("\r\n\r\n").find("200 OK") != std::string::npos);
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (taken < 2 && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    REQUIRE(taken == 2);
+  } // stopped and destroyed, loops and all, while another thread still holds the handles
+  std::thread other([&] {
+    CHECK_FALSE(kept_cb(Response{200, {}, "too late"}));
+    CHECK_FALSE(kept_body.write(std::string_view("too late")));
+    CHECK_FALSE(kept_body.writable());
+    kept_body.succeed();
+    kept_cb = AsyncCallback();
+    kept_body = DeferrableBody(); // the last handles: their state is freed here (ASan checks)
+  });
+  other.join();
+}

@@ -144,3 +144,26 @@ TEST_CASE("A client that leaves while the coroutine waits on a thread: the threa
   CHECK(req.loop().run_until([&] { return watch.expired(); }, Millis(0), Millis(5000)));
   CHECK_FALSE(resumed); // the post arrived and found the frame gone
 }
+
+TEST_CASE("in_thread on a full thread pool throws lithe::Overloaded, which the handler may catch") {
+  std::atomic<bool> release{false};
+  MockRequest req(co_app([&](Env& env) -> Co<Response> {
+    // Fill the mock's pool (two threads) and its queue, so the next job is refused.
+    ThreadPool& pool = *env.loop().thread_pool();
+    while (pool.submit([&release] {
+      while (!release)
+        std::this_thread::yield();
+    }))
+      ;
+    try {
+      co_await in_thread([] { return 1; });
+    } catch (const Overloaded& e) {
+      co_return Response{503, {}, std::string(e.what())};
+    }
+    co_return text("never");
+  }));
+  MockResponse r = req.get("/");
+  release = true;
+  CHECK(r.status == 503);
+  CHECK(r.body.find("thread pool") != std::string::npos);
+}

@@ -15,12 +15,24 @@
 
 namespace lithe {
 
+class ThreadPool;
+
 struct ListenConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080; // 0: an ephemeral port, read back with Backend::port()
   int threads = 1;
   int backlog = 4096;
+  /// Open connections at most per worker; at the limit a worker stops accepting (the kernel's
+  /// backlog holds the rest) until one closes. 0: the process's file descriptor limit
+  /// (RLIMIT_NOFILE) less 64 kept for files and logs, shared among the workers.
+  std::size_t max_connections = 0;
+  /// Loop::defer's pool on every worker's loop (the Server's; not owned). nullptr: none.
+  ThreadPool* thread_pool = nullptr;
 };
+
+/// max_connections as a worker applies it: the configured value, or its share of the file
+/// descriptor limit.
+std::size_t connections_per_worker(const ListenConfig& config);
 
 class Backend {
 public:

@@ -27,13 +27,20 @@
 #include <exception>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 namespace lithe {
 
 template <class T = void> class Co;
+
+/// Thrown where work cannot be queued because a bounded queue is full (lithe::in_thread on a
+/// full thread pool). An app that catches it answers 503.
+class Overloaded : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
 
 namespace detail {
 
@@ -158,35 +165,42 @@ template <class Rep, class Period> Sleep sleep(std::chrono::duration<Rep, Period
   return {std::chrono::ceil<Millis>(d)};
 }
 
-/// `co_await lithe::in_thread(fn)`: runs fn on a thread of its own (blocking work: a
-/// computation, a blocking client library) and resumes on the loop with its result, or
-/// rethrows its exception there.
+/// `co_await lithe::in_thread(fn)`: runs fn on the server's thread pool (Loop::defer,
+/// EM.defer: blocking work, a computation, a blocking client library) and resumes on the loop
+/// with its result, or rethrows its exception there. When the pool's queue is full (or the
+/// loop has no pool) it does not suspend: it throws lithe::Overloaded, which the app may catch
+/// to answer 503 (uncaught, the request is answered 500).
 template <class F> class InThread {
 public:
   using Result = std::invoke_result_t<F&>;
 
   explicit InThread(F fn) : state_(std::make_shared<State>(std::move(fn))) {}
   bool await_ready() const noexcept { return false; }
-  template <class P> void await_suspend(std::coroutine_handle<P> h) {
+  template <class P> bool await_suspend(std::coroutine_handle<P> h) {
     detail::CoContext& ctx = detail::context_of(h);
-    Loop* loop = ctx.loop;
     std::shared_ptr<State> s = state_;
-    ctx.cancel = [s] { s->cancelled = true; }; // on the loop, as is the check below
-    std::thread([s, loop, h, &ctx] {
-      try {
-        if constexpr (std::is_void_v<Result>)
-          s->fn();
-        else
-          s->value.emplace(s->fn());
-      } catch (...) {
-        s->error = std::current_exception();
-      }
-      loop->post([s, h, &ctx] {
-        if (s->cancelled) return; // the frame (and ctx) are gone
-        ctx.cancel.reset();
-        h.resume();
-      });
-    }).detach();
+    bool queued = ctx.loop->defer(
+        [s] {
+          try {
+            if constexpr (std::is_void_v<Result>)
+              s->fn();
+            else
+              s->value.emplace(s->fn());
+          } catch (...) {
+            s->error = std::current_exception();
+          }
+        },
+        [s, h, &ctx] {
+          if (s->cancelled) return; // the frame (and ctx) are gone
+          ctx.cancel.reset();
+          h.resume();
+        });
+    if (!queued) {
+      s->error = std::make_exception_ptr(Overloaded("lithe::in_thread: the thread pool is full"));
+      return false; // resume at once: await_resume throws
+    }
+    ctx.cancel = [s] { s->cancelled = true; }; // on the loop, as is the check above
+    return true;
   }
   Result await_resume() {
     if (state_->error) std::rethrow_exception(state_->error);

@@ -23,8 +23,6 @@ public:
   TimerId add_timer(Millis delay, Task fn) override;
   TimerId add_periodic_timer(Millis period, Task fn) override;
   bool cancel_timer(TimerId id) override;
-  bool post(Task fn) override;
-  bool in_loop_thread() const noexcept override;
   std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
 
   /// Runs ready work (ticks, posts, due timers) until none is left. Returns tasks run.
@@ -50,6 +48,7 @@ public:
   };
 
 private:
+  void wake() noexcept override {} // run_until waits on the post queue itself
   struct Timer {
     Task fn;
     Millis period{0};
@@ -64,9 +63,6 @@ private:
   TimerId next_id_ = 1;
   TimerId running_ = 0;
   bool running_cancelled_ = false;
-  std::mutex mu_;
-  std::vector<Task> posted_;
-  std::thread::id owner_;
 };
 
 } // namespace lithe

@@ -4,6 +4,7 @@
 
 #include <lithe/app.hpp>
 #include <lithe/manual_loop.hpp>
+#include <lithe/thread_pool.hpp>
 
 #include <chrono>
 #include <memory>
@@ -49,11 +50,14 @@ public:
   MockResponse post(std::string_view target, std::string body, MockOptions opts = {});
   MockResponse request(std::string_view method, std::string_view target, MockOptions opts = {});
 
-  /// The loop the app sees (env.loop()): its clock moves only as the mock waits.
+  /// The loop the app sees (env.loop()): its clock moves only as the mock waits. Its
+  /// thread pool (Loop::defer, lithe::in_thread) is the mock's own, two threads.
   ManualLoop& loop() noexcept;
+  ThreadPool& thread_pool() noexcept;
 
 private:
   App app_;
+  std::unique_ptr<ThreadPool> pool_; // outlives the loop: its jobs' posts then fail safely
   std::unique_ptr<ManualLoop> loop_;
 };
 

@@ -131,19 +131,21 @@ void HttpContext::release_exchange(HttpExchange* raw) noexcept {
 }
 
 void HttpExchange::recycle() noexcept {
-  if (ctx_->loop().in_loop_thread()) {
+  if (home().in_loop_thread()) {
     ctx_->release_exchange(this);
     return;
   }
-  // Dropped on another thread: return to the pool on the loop, or, if the loop has ended,
-  // free it here (the task's destructor runs if the task never does).
+  // Dropped on another thread: return to the pool on the loop, or, if the loop has ended
+  // (its context may be gone too), free it here: the task's destructor runs if the task
+  // never does. Nothing here touches the context off its loop.
   struct Owner {
     HttpExchange* ex;
     Owner(HttpExchange* e) : ex(e) {}
     Owner(Owner&& o) noexcept : ex(std::exchange(o.ex, nullptr)) {}
     ~Owner() { std::unique_ptr<HttpExchange> doomed(ex); }
   };
-  ctx_->loop().post([o = Owner(this)]() mutable {
+  LoopHandle home = this->home();
+  home.post([o = Owner(this)]() mutable {
     HttpExchange* ex = std::exchange(o.ex, nullptr);
     ex->ctx_->release_exchange(ex);
   });

@@ -6,6 +6,7 @@
 #include <lithe/app.hpp>
 #include <lithe/backend.hpp>
 #include <lithe/http.hpp>
+#include <lithe/thread_pool.hpp>
 
 #include <chrono>
 #include <functional>
@@ -22,6 +23,9 @@ struct ServerOptions {
   std::string backend = "epoll";
   ListenConfig listen;
   HttpOptions http;
+  /// Loop::defer and lithe::in_thread's pool (EM.defer): bounded threads and queue, owned by
+  /// the Server and joined when it stops.
+  ThreadPoolOptions thread_pool;
   /// Graceful stop: in-flight requests get this long to finish; the rest are closed.
   std::chrono::milliseconds stop_deadline{5'000};
 };
@@ -43,10 +47,13 @@ public:
   void wait();
   WorkerStats stats() const;
   const ServerOptions& options() const noexcept { return options_; }
+  /// The pool behind Loop::defer (after start).
+  ThreadPool* thread_pool() const noexcept { return pool_.get(); }
 
 private:
   App app_;
   ServerOptions options_;
+  std::unique_ptr<ThreadPool> pool_; // after the workers stop: its late posts then fail safely
   std::unique_ptr<Backend> backend_;
 };
 

@@ -49,6 +49,18 @@ TestServer::TestServer(std::string backend, App app, HttpOptions http, int threa
     throw std::runtime_error("test server did not start: " + ec.message());
 }
 
+TestServer::TestServer(std::string backend, App app, ServerOptions options)
+    : server_(std::move(app), [&] {
+        ServerOptions o = std::move(options);
+        ServerOptions base = options_for(std::move(backend), o.http, o.listen.threads);
+        base.listen.max_connections = o.listen.max_connections;
+        base.thread_pool = o.thread_pool;
+        return base;
+      }()) {
+  if (std::error_code ec = server_.start())
+    throw std::runtime_error("test server did not start: " + ec.message());
+}
+
 TestServer::~TestServer() {
   server_.stop();
 }

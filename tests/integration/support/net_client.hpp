@@ -30,6 +30,8 @@ struct Uv {
 class TestServer {
 public:
   TestServer(std::string backend, App app, HttpOptions http = {}, int threads = 1);
+  /// With whole server options (the backend, port 0 and the host are set here).
+  TestServer(std::string backend, App app, ServerOptions options);
   ~TestServer();
   std::uint16_t port() const noexcept { return server_.port(); }
   Server& server() noexcept { return server_; }

@@ -81,6 +81,8 @@ public:
   bool responded() const noexcept { return responded_; }
   Sink* sink() const noexcept { return sink_; }
   Loop* loop() const noexcept { return loop_; }
+  /// The loop's post queue: safe from any thread, even once the loop has ended.
+  const LoopHandle& home() const noexcept { return home_; }
   LiveCounters* counters() const noexcept { return counters_; }
   bool gone() const noexcept { return gone_.load(std::memory_order_acquire); }
 
@@ -118,6 +120,7 @@ private:
   Response internal_error(std::string_view what);
 
   Loop* loop_ = nullptr;
+  LoopHandle home_; // loop_'s post queue (set when the loop changes, not per request)
   Sink* sink_ = nullptr;
   LiveCounters* counters_ = nullptr;
   State state_ = State::idle;
@@ -151,6 +154,13 @@ public:
   void close(CloseReason reason);
   bool writable() const noexcept;
   std::size_t buffered() const noexcept;
+  /// What writable() and buffered() said when the loop last looked: for other threads.
+  bool writable_seen() const noexcept;
+  std::size_t buffered_seen() const noexcept { return seen_buffered_.load(std::memory_order_relaxed); }
+  /// Bytes posted from other threads that the loop has not written yet.
+  void posted_bytes(std::ptrdiff_t delta) noexcept {
+    posted_.fetch_add(delta, std::memory_order_relaxed);
+  }
 
   void set_on_drain(Task fn) { on_drain_ = std::move(fn); }
   void set_on_close(Function<void(CloseReason)> fn);
@@ -159,6 +169,9 @@ public:
   }
 
   Loop* loop() const noexcept { return loop_; }
+  const LoopHandle& home() const noexcept { return home_; }
+  /// True on the body's loop thread, or when it has no loop yet.
+  bool on_loop() const noexcept { return !loop_ || home_.in_loop_thread(); }
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   bool ended() const noexcept { return ended_; }
 
@@ -170,8 +183,10 @@ public:
 private:
   template <class S> bool write_impl(S&& bytes);
   std::string run_filters(std::string_view chunk, bool last);
+  void remember() noexcept; // updates the seen_ snapshot (loop thread)
 
   Loop* loop_;
+  LoopHandle home_;
   LiveCounters* counters_ = nullptr; // set while attached and open
   Exchange* ex_ = nullptr;           // attached exchange (holds a Ref to us); nullptr when detached
   std::vector<std::string> pending_;
@@ -180,6 +195,9 @@ private:
   bool want_drain_ = false;
   std::atomic<bool> closed_{false};
   std::atomic<int> handles_{0};
+  std::atomic<bool> seen_writable_{true};
+  std::atomic<std::size_t> seen_buffered_{0}, seen_high_water_{64 * 1024};
+  std::atomic<std::ptrdiff_t> posted_{0};
   Task on_drain_;
   Function<void(CloseReason)> on_close_;
   SmallVector<Function<std::string(std::string_view, bool)>, 1> filters_;
@@ -220,6 +238,7 @@ public:
   std::size_t high_water() const noexcept;
 
   Loop* loop() const noexcept { return loop_; }
+  const LoopHandle& home() const noexcept { return home_; }
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   Function<void(std::string_view)> on_data;
@@ -233,6 +252,7 @@ public:
 private:
   template <class S> bool write_impl(S&& bytes);
   Loop* loop_;
+  LoopHandle home_;
   SocketSink* sink_;
   LiveCounters* counters_;
   bool want_drain_ = false;

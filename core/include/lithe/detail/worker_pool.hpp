@@ -1,7 +1,7 @@
 // What every backend does the same way around its workers: one SO_REUSEPORT listener per
 // worker thread on one port, start, graceful stop, join, and summed counters (SPEC §10).
 // A backend supplies only its Worker:
-//   Worker(int listen_fd, ListenInfo); void start(const ServiceFactory&);
+//   Worker(int listen_fd, ListenInfo, const ListenConfig&); void start(const ServiceFactory&);
 //   void post_stop(Millis deadline);   // thread-safe: begin the graceful stop on its loop
 //   void join(); WorkerStats stats() const;
 #pragma once
@@ -79,7 +79,7 @@ public:
     }
     port_ = port;
     for (int fd : fds)
-      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}));
+      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}, config));
     for (auto& w : workers_)
       w->start(factory_);
     started_ = true;
