@@ -7,6 +7,5 @@ int main(int argc, char** argv) {
   lithe::Program program{.name = "lithe-echo",
                          .description = "Echoes request bodies and WebSocket messages back",
                          .defaults = {}};
-  program.defaults.http.max_body_bytes = 16 << 20;
   return lithe::run(program, argc, argv, echo::app());
 }

@@ -323,9 +323,8 @@ void BodyState::remember() noexcept {
 bool BodyState::writable_seen() const noexcept {
   if (is_closed() || !seen_writable_.load(std::memory_order_relaxed)) return false;
   std::ptrdiff_t posted = posted_.load(std::memory_order_relaxed);
-  return posted <= 0 ||
-         static_cast<std::size_t>(posted) + buffered_seen() <
-             seen_high_water_.load(std::memory_order_relaxed);
+  return posted <= 0 || static_cast<std::size_t>(posted) + buffered_seen() <
+                            seen_high_water_.load(std::memory_order_relaxed);
 }
 
 void BodyState::drained() {
@@ -440,6 +439,18 @@ std::size_t SocketState::buffered() const noexcept {
 }
 std::size_t SocketState::high_water() const noexcept {
   return sink_ ? sink_->sock_high_water() : 0;
+}
+
+bool SocketState::charge(std::ptrdiff_t bytes) {
+  if (bytes < 0 && static_cast<std::size_t>(-bytes) > charged_)
+    charged_ = 0;
+  else
+    charged_ = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(charged_) + bytes);
+  return !sink_ || sink_->sock_charged();
+}
+
+std::size_t SocketState::budget() const noexcept {
+  return sink_ ? sink_->sock_budget() : 0;
 }
 
 } // namespace lithe::detail

@@ -14,7 +14,6 @@ using detail::Exchange;
 using detail::Ref;
 using detail::SocketState;
 
-
 // ---- AsyncCallback
 
 AsyncCallback::AsyncCallback(Exchange* ex) noexcept : ex_(ex) {
@@ -83,9 +82,8 @@ bool post_write(const Ref<BodyState>& state, std::string&& bytes) {
       if (s && n) s->posted_bytes(-n);
     }
   };
-  if (!state->home().post([c = Counted(state, n), b = std::move(bytes)]() mutable {
-        c.s->write(std::move(b));
-      }))
+  if (!state->home().post(
+          [c = Counted(state, n), b = std::move(bytes)]() mutable { c.s->write(std::move(b)); }))
     return false;
   return state->writable_seen();
 }
@@ -220,6 +218,12 @@ bool Socket::closed() const noexcept {
 std::size_t Socket::high_water() const noexcept {
   return state_ ? state_->high_water() : 0;
 }
+bool Socket::charge(std::ptrdiff_t bytes) const {
+  return state_ && state_->charge(bytes);
+}
+std::size_t Socket::budget() const noexcept {
+  return state_ ? state_->budget() : 0;
+}
 Loop& Socket::loop() const noexcept {
   return *state_->loop();
 }
@@ -255,6 +259,13 @@ std::optional<std::uint64_t> Body::size() const noexcept {
   }
   case Kind::file:
     return std::get<FileRange>(v_).length;
+  case Kind::file_parts: {
+    const FileParts& f = std::get<FileParts>(v_);
+    std::uint64_t n = f.after.size();
+    for (const FileParts::Part& p : f.parts)
+      n += p.before.size() + p.length;
+    return n;
+  }
   default:
     return std::nullopt;
   }

@@ -37,10 +37,16 @@ public:
       break;
     case Body::Kind::file: {
       FileRange* f = r.body.get_if<FileRange>();
-      std::string data(f->length, '\0');
-      ssize_t n = ::pread(f->file.fd(), data.data(), data.size(), static_cast<off_t>(f->offset));
-      data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-      record(std::move(data));
+      record(read_range(f->file.fd(), f->offset, f->length));
+      end(CloseReason::done);
+      break;
+    }
+    case Body::Kind::file_parts: {
+      FileParts* f = r.body.get_if<FileParts>();
+      std::string all;
+      for (const FileParts::Part& p : f->parts)
+        all += p.before + read_range(f->file.fd(), p.offset, p.length);
+      record(all + f->after);
       end(CloseReason::done);
       break;
     }
@@ -62,6 +68,13 @@ public:
       end(CloseReason::done);
       break;
     }
+  }
+
+  static std::string read_range(int fd, std::uint64_t offset, std::uint64_t length) {
+    std::string data(length, '\0');
+    ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    data.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return data;
   }
 
   void record(std::string bytes) {

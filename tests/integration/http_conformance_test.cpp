@@ -15,7 +15,8 @@ using namespace lithe::test;
 namespace {
 HttpOptions quick_timeouts() {
   HttpOptions o;
-  o.request_timeout = 300ms;
+  o.header_timeout = 300ms;
+  o.body_timeout = 300ms;
   o.idle_timeout = 300ms;
   return o;
 }

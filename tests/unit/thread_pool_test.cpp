@@ -89,9 +89,9 @@ TEST_CASE("Stopping a thread pool drops the jobs that wait and joins the ones th
     gate.open = true;
   });
   pool->stop();
-  CHECK(first_done);     // joined after its job
-  CHECK_FALSE(second_ran); // dropped unrun...
-  CHECK(alive == 0);     // ...and destroyed
+  CHECK(first_done);                // joined after its job
+  CHECK_FALSE(second_ran);          // dropped unrun...
+  CHECK(alive == 0);                // ...and destroyed
   CHECK_FALSE(pool->submit([] {})); // a stopped pool refuses
   opener.join();
 }

@@ -57,6 +57,20 @@ struct FileRange {
   std::uint64_t length = 0;
 };
 
+/// Ranges of one file with bytes before each, sent from the file (sendfile where the transport
+/// allows, else bounded reads) and never read whole into memory: multipart/byteranges
+/// (RFC 9110 §14.6) is built from it.
+struct FileParts {
+  File file;
+  struct Part {
+    std::string before; // sent before this range (a part's boundary and head)
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  std::vector<Part> parts;
+  std::string after; // sent after the last range (the closing boundary)
+};
+
 /// The writable end of a body that is produced over time (SPEC §4.4-4.5). A handle: copies
 /// share one body; every member may be called from any thread (off the loop it is posted
 /// there) and stays safe after the body ended or the client left.
@@ -146,9 +160,15 @@ public:
   void abort() const;
   std::size_t buffered() const noexcept;
   bool closed() const noexcept;
-  /// The high-water mark of unsent bytes (the server's option; WebSocket uses it as
-  /// max backpressure by default).
+  /// The high-water mark of unsent bytes (the server's option).
   std::size_t high_water() const noexcept;
+  /// Counts `bytes` the app keeps for this connection (a message being assembled,
+  /// compression state) against the connection's memory budget
+  /// (HttpOptions::max_connection_memory), or gives them back when negative. False when the
+  /// connection is now over its budget: the app should close it (WebSocket closes 1009).
+  bool charge(std::ptrdiff_t bytes) const;
+  /// The connection's memory budget (0 once closed).
+  std::size_t budget() const noexcept;
   Loop& loop() const noexcept;
 
   explicit Socket(detail::Ref<detail::SocketState> s) noexcept;
@@ -168,7 +188,7 @@ struct HijackBody {
 class Body {
 public:
   using Chunks = std::vector<Str>;
-  enum class Kind { empty, bytes, chunks, file, deferrable, stream, hijack };
+  enum class Kind { empty, bytes, chunks, file, deferrable, stream, hijack, file_parts };
 
   Body() noexcept = default;
   template <class T>
@@ -179,10 +199,12 @@ public:
   Body(DeferrableBody d) : v_(std::move(d)) {}                 // NOLINT
   Body(StreamBody s) : v_(std::move(s)) {}                     // NOLINT
   Body(HijackBody h) : v_(std::move(h)) {}                     // NOLINT
+  Body(FileParts p) : v_(std::move(p)) {}                      // NOLINT
 
   Kind kind() const noexcept { return static_cast<Kind>(v_.index()); }
   bool empty() const noexcept { return kind() == Kind::empty; }
-  /// The byte count when it is known before sending (bytes, chunks, file); else nullopt.
+  /// The byte count when it is known before sending (bytes, chunks, file, file parts); else
+  /// nullopt.
   std::optional<std::uint64_t> size() const noexcept;
 
   template <class T> T* get_if() noexcept { return std::get_if<T>(&v_); }
@@ -192,7 +214,9 @@ public:
   std::string to_string() const;
 
 private:
-  std::variant<std::monostate, Str, Chunks, FileRange, DeferrableBody, StreamBody, HijackBody> v_;
+  std::variant<std::monostate, Str, Chunks, FileRange, DeferrableBody, StreamBody, HijackBody,
+               FileParts>
+      v_;
 };
 
 /// Convenience constructors.

@@ -12,19 +12,30 @@
 
 namespace lithe {
 
+/// The engine's limits and timeouts. Every byte a connection may make the server hold is
+/// bounded by one of these (docs/security.md explains each and how to tune it).
 struct HttpOptions {
   std::size_t max_header_bytes = 16 * 1024; // request line + headers; over it: 431
   std::size_t max_uri_bytes = 8 * 1024;     // request target; over it: 414
   std::size_t max_headers = 100;            // header count; over it: 431
-  std::size_t max_body_bytes = 1 << 20;     // request body; over it: 413
-  /// From a request's first byte to its last (head and body); then 408 and close.
-  std::chrono::milliseconds request_timeout{30'000};
+  std::size_t max_body_bytes = 512 * 1024;  // request body, read whole before the app; 413
+  /// All one connection may hold in memory at once: unparsed input and pipelined requests, a
+  /// request's body, the output queue's buffers, and what a hijacking app charges to it
+  /// (a WebSocket's message and compression state). Over it a request is answered 413 and a
+  /// stream is closed, with the reason logged.
+  std::size_t max_connection_memory = 1 << 20;
+  /// Unsent bytes over which writes report backpressure (DeferrableBody, Socket) and the
+  /// connection stops reading (and parsing pipelined requests) until they drain.
+  std::size_t high_water = 64 * 1024;
+  /// From a request's first byte (or the connection's accept) to the end of its head; then
+  /// 408 and close. Slow heads (slowloris) end here.
+  std::chrono::milliseconds header_timeout{20'000};
+  /// Between two reads that bring request body bytes; then 408 and close.
+  std::chrono::milliseconds body_timeout{30'000};
   /// A kept-alive connection with no request in progress is closed after this.
   std::chrono::milliseconds idle_timeout{60'000};
-  /// Queued response bytes that make no progress for this long: the client is too slow.
+  /// Queued output that makes no progress for this long: the peer does not read; close.
   std::chrono::milliseconds send_timeout{60'000};
-  /// Unsent bytes over which writes report backpressure (DeferrableBody, Socket).
-  std::size_t high_water = 64 * 1024;
   /// The Server header ("" to send none).
   std::string server = "lithe";
   /// Check every request and response with Lint (tests).

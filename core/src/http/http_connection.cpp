@@ -8,6 +8,7 @@
 #include <lithe/log.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <unistd.h>
@@ -26,6 +27,65 @@ constexpr std::string_view trim_ows(std::string_view v) noexcept {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
     v.remove_prefix(1);
   return v;
+}
+
+// RFC 9112 §2.2: every line of a request's head, and the last line of a chunked body, ends in
+// CRLF. llhttp 8 also takes a bare LF there; a proxy in front may not, and two parsers that
+// disagree on where a request ends is how requests are smuggled. `p` holds the whole request.
+const char* line_ends_fault(const char* p, std::size_t len, bool chunked) noexcept {
+  std::size_t line = 0; // the current line's first byte
+  while (line < len) {
+    const void* found = std::memchr(p + line, '\n', len - line);
+    if (!found) break;
+    auto lf = static_cast<std::size_t>(static_cast<const char*>(found) - p);
+    if (lf == 0 || p[lf - 1] != '\r') return "a line of the request head ends in a bare LF";
+    if (lf == line + 1) break; // the empty line: the head ends here
+    line = lf + 1;
+  }
+  if (chunked && (len < 4 || std::memcmp(p + len - 4, "\r\n\r\n", 4) != 0))
+    return "the chunked body ends in a bare LF";
+  return nullptr;
+}
+
+// RFC 9110 §7.2, RFC 3986 §3.2.2: Host is uri-host [":" port]. An empty value is allowed (a
+// target without authority); anything else that is not a host is refused, not passed on.
+bool valid_host(std::string_view h) noexcept {
+  if (h.empty()) return true;
+  std::string_view port;
+  if (h.front() == '[') {
+    std::size_t close = h.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    for (char c : h.substr(1, close - 1))
+      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%' ||
+            c == 'v' || c == 'V' || c == '-' || c == '_' || c == '~'))
+        return false;
+    std::string_view rest = h.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+  } else {
+    std::size_t colon = h.find(':');
+    std::string_view name = h.substr(0, colon);
+    if (colon != std::string_view::npos) port = h.substr(colon + 1);
+    if (name.empty()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      auto c = static_cast<unsigned char>(name[i]);
+      if (std::isalnum(c) || std::strchr("-._~!$&'()*+,;=", c)) continue;
+      if (c == '%' && i + 2 < name.size() &&
+          std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+        i += 2;
+        continue;
+      }
+      return false;
+    }
+  }
+  if (port.size() > 5) return false;
+  std::uint32_t n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return n <= 65535;
 }
 
 // A response field name or value that is safe to emit: no CR, LF or NUL (no splitting).
@@ -97,8 +157,20 @@ static_assert(sizeof(void*) != 8 || sizeof(HttpConnection) <= 136,
 HttpConnection::HttpConnection(HttpContext& ctx, Transport& t) noexcept : ctx_(ctx), t_(t) {}
 
 OutQueue& HttpConnection::out() {
-  if (!out_) out_ = ctx_.acquire_queue();
+  if (!out_) {
+    out_ = ctx_.acquire_queue();
+    out_->send_timer.conn = this;
+  }
   return *out_;
+}
+
+std::size_t HttpConnection::memory() const noexcept {
+  std::size_t n = (in_ ? in_->capacity() : 0) + (out_ ? out_->memory() : 0) +
+                  (ex_ ? ex_->memory() : 0) + (sock_ ? sock_->charged() : 0);
+  if (pending_)
+    for (const PendingFinish& f : pending_->list)
+      n += f.ex->memory();
+  return n;
 }
 
 void HttpConnection::on_read(const char* data, std::size_t len) {
@@ -122,6 +194,14 @@ void HttpConnection::on_read(const char* data, std::size_t len) {
   }
   processing_ = true;
   if (in_ && !in_->empty()) {
+    // Grow by doubling up to what one request may take, so a large body costs its size and
+    // not twice it (the budget counts capacity).
+    std::size_t need = in_->size() + len;
+    if (need > in_->capacity()) {
+      const HttpOptions& o = ctx_.options();
+      std::size_t cap = std::min(in_->capacity() * 2, o.max_header_bytes + o.max_body_bytes);
+      in_->reserve(std::max(need, cap));
+    }
     in_->append(data, len);
     parse(in_->data(), in_->size(), true);
   } else {
@@ -135,13 +215,15 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
   const HttpOptions& opts = ctx_.options();
   std::size_t start = 0;
   std::size_t pos = own ? parsed_ : 0;
-  while (pos < len && (phase_ == Phase::idle || phase_ == Phase::reading)) {
+  // One request at a time, and none while the output waits above the high-water mark: a
+  // client that pipelines and never reads gets no more answers queued (reading pauses too).
+  while (pos < len && (phase_ == Phase::idle || phase_ == Phase::reading) && !output_full()) {
     if (!ex_) begin_request();
     base_ = buf + start;
     llhttp_errno_t err = llhttp_execute(&ex_->parser, buf + pos, len - pos);
     if (err == HPE_OK) {
       pos = len;
-      std::size_t have = len - start;
+      std::size_t have = len - start + ex_->dropped;
       if (!ex_->headers_done && have > opts.max_header_bytes) {
         ex_->error_status = 431;
         ex_->error_text = "the request head is larger than the server accepts";
@@ -157,6 +239,14 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
       auto end = static_cast<std::size_t>(llhttp_get_error_pos(&ex_->parser) - buf);
+      if (const char* why =
+              line_ends_fault(buf + start, end - start, (ex_->parser.flags & F_CHUNKED) != 0)) {
+        ex_->error_status = 400;
+        ex_->error_text = why;
+        fail_request(err);
+        start = pos = len;
+        break;
+      }
       dispatch(buf + start, end - start);
       start = pos = end;
       continue;
@@ -165,6 +255,17 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     start = pos = len;
   }
   keep_input(buf, start, pos, len, own);
+  if ((phase_ == Phase::reading || phase_ == Phase::idle) && in_ &&
+      memory() > opts.max_connection_memory) {
+    if (ex_) {
+      ex_->error_status = 413;
+      ex_->error_text = "the request needs more memory than a connection may hold";
+    }
+    lithe::log_error("a request needs more memory than a connection may hold (" +
+                     std::to_string(memory()) + " bytes, budget " +
+                     std::to_string(opts.max_connection_memory) + "); answered 413");
+    fail_request(HPE_OK);
+  }
 }
 
 void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t pos,
@@ -181,20 +282,26 @@ void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t 
     parsed_ = 0;
     return;
   }
+  // A chunked body already gathered into the exchange: its parsed framing and data bytes
+  // past the head are dropped now, so a flood of small chunks holds nothing here.
+  std::size_t cut = 0; // bytes of [start + keep, pos) dropped
+  if (ex_ && ex_->body_copied && phase_ == Phase::reading && pos > start + ex_->keep)
+    cut = pos - start - ex_->keep;
   if (own) {
     in_->erase(0, start);
+    if (cut) in_->erase(ex_->keep, cut);
   } else if (start < len) {
     if (!in_) in_ = ctx_.acquire_input();
-    in_->assign(buf + start, len - start);
+    if (cut) {
+      in_->assign(buf + start, ex_->keep);
+      in_->append(buf + pos, len - pos);
+    } else {
+      in_->assign(buf + start, len - start);
+    }
   }
+  if (cut) ex_->dropped += static_cast<std::uint32_t>(cut);
   if (in_ && in_->empty()) ctx_.release_input(std::exchange(in_, nullptr));
-  parsed_ = static_cast<std::uint32_t>(pos - start);
-  // Pipelined bytes waiting behind an unfinished answer are bounded: stop reading.
-  if (phase_ == Phase::serving && in_ && in_->size() > ctx_.options().max_header_bytes &&
-      !read_paused_) {
-    read_paused_ = true;
-    t_.pause_reading();
-  }
+  parsed_ = static_cast<std::uint32_t>(pos - start - cut);
 }
 
 void HttpConnection::begin_request() {
@@ -203,7 +310,7 @@ void HttpConnection::begin_request() {
   llhttp_init(&ex_->parser, HTTP_REQUEST, &ctx_.settings());
   ex_->parser.data = this;
   phase_ = Phase::reading;
-  ctx_.arm(timeouts(), Timeout::request);
+  ctx_.arm(read_timer(), Timeout::head);
 }
 
 bool HttpConnection::limit_exceeded(const char* at, std::size_t len) {
@@ -226,8 +333,9 @@ int HttpConnection::on_url(const char* at, std::size_t len) {
 }
 
 int HttpConnection::on_header_field(const char* at, std::size_t len) {
-  if (limit_exceeded(at, len)) return -1;
   HttpExchange& ex = *ex_;
+  if (ex.headers_done) return on_trailer(len);
+  if (limit_exceeded(at, len)) return -1;
   if (ex.in_value || ex.header_spans.empty()) {
     if (ex.header_spans.size() >= ctx_.options().max_headers) {
       ex.error_status = 431;
@@ -242,8 +350,9 @@ int HttpConnection::on_header_field(const char* at, std::size_t len) {
 }
 
 int HttpConnection::on_header_value(const char* at, std::size_t len) {
-  if (limit_exceeded(at, len)) return -1;
   HttpExchange& ex = *ex_;
+  if (ex.headers_done) return on_trailer(len);
+  if (limit_exceeded(at, len)) return -1;
   // llhttp hands an obsolete line fold through inside the value; RFC 9112 §5.2 lets a
   // server refuse it, which is safer than guessing what a proxy before it made of it.
   if (std::memchr(at, '\n', len) || std::memchr(at, '\r', len)) {
@@ -266,6 +375,18 @@ int HttpConnection::on_header_value(const char* at, std::size_t len) {
   return 0;
 }
 
+// Trailer fields (RFC 9112 §7.1.2) are parsed, bounded by the head's limit and dropped: they
+// never become request headers (RFC 9110 §6.5.1 lets a recipient discard them), so a trailer
+// cannot change what the app sees.
+int HttpConnection::on_trailer(std::size_t len) {
+  HttpExchange& ex = *ex_;
+  ex.trailer_bytes += static_cast<std::uint32_t>(len);
+  if (ex.trailer_bytes <= ctx_.options().max_header_bytes) return 0;
+  ex.error_status = 431;
+  ex.error_text = "the request's trailer fields are larger than the server accepts";
+  return -1;
+}
+
 int HttpConnection::on_headers_complete() {
   HttpExchange& ex = *ex_;
   const llhttp_t& p = ex.parser;
@@ -278,12 +399,13 @@ int HttpConnection::on_headers_complete() {
   };
   if (p.http_major != 1) return fail(505, "only HTTP/1.0 and HTTP/1.1 are served here");
   int hosts = 0;
-  std::string_view te, expect;
+  std::string_view te, expect, host;
   for (const HttpExchange::HeaderSpan& h : ex.header_spans) {
     std::string_view name(base_ + h.name.off, h.name.len);
     std::string_view value = trim_ows({base_ + h.value.off, h.value.len});
     if (iequals(name, "host")) {
       ++hosts;
+      host = value;
     } else if (iequals(name, "transfer-encoding")) {
       if (!te.empty()) return fail(501, "only one Transfer-Encoding field is understood");
       te = value;
@@ -294,6 +416,7 @@ int HttpConnection::on_headers_complete() {
   // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host.
   if (p.http_minor >= 1 && hosts == 0) return fail(400, "the request has no Host header");
   if (hosts > 1) return fail(400, "the request has more than one Host header");
+  if (!valid_host(host)) return fail(400, "the Host header is not a host name or address");
   if (!te.empty()) {
     // RFC 9112 §6.1: a 1.0 request with Transfer-Encoding has faulty framing; a coding other
     // than chunked is not implemented here.
@@ -308,6 +431,7 @@ int HttpConnection::on_headers_complete() {
       return fail(417, "only Expect: 100-continue is understood");
     if (p.http_minor >= 1 && has_body) out().append("HTTP/1.1 100 Continue\r\n\r\n");
   }
+  if (has_body) ctx_.arm(read_timer(), Timeout::body);
   return 0;
 }
 
@@ -319,6 +443,8 @@ int HttpConnection::on_body(const char* at, std::size_t len) {
     ex.error_text = "the request body is larger than the server accepts";
     return -1;
   }
+  if (read_timer().list == static_cast<std::uint8_t>(Timeout::body))
+    ctx_.arm(read_timer(), Timeout::body); // progress: the body timeout runs from here
   auto off = static_cast<std::uint32_t>(at - base_);
   if (!ex.body_copied) {
     if (ex.body_span.len == 0) {
@@ -331,6 +457,7 @@ int HttpConnection::on_body(const char* at, std::size_t len) {
     }
     ex.body_copy.assign(base_ + ex.body_span.off, ex.body_span.len); // chunked: gather the pieces
     ex.body_copied = true;
+    ex.keep = ex.body_span.off; // the input from here on is dropped as it is parsed
   }
   ex.body_copy.append(at, len);
   return 0;
@@ -379,7 +506,7 @@ void HttpConnection::send_simple(int status, std::string_view text, CloseReason 
 void HttpConnection::dispatch(const char* req, std::size_t len) {
   HttpExchange& ex = *ex_;
   detail::Ref<HttpExchange> hold(&ex);
-  ctx_.disarm(timeouts());
+  ctx_.disarm(read_timer());
   const llhttp_t& p = ex.parser;
   ex.req_ptr = req;
   ex.req_len = len;
@@ -549,15 +676,37 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
     if (f.length <= small_file_bytes) {
       // A small file is read now and goes out with the head in one writev: a separate
       // sendfile would cost a second syscall and a second TCP segment for a few bytes.
-      std::string bytes = ctx_.buffers().take();
-      bytes.resize(static_cast<std::size_t>(f.length));
-      if (::pread(f.file.fd(), bytes.data(), bytes.size(), static_cast<off_t>(f.offset)) ==
-          static_cast<ssize_t>(bytes.size())) {
-        out().append_owned(std::move(bytes));
+      std::string& b = out().tail();
+      std::size_t before = b.size();
+      b.resize(before + static_cast<std::size_t>(f.length));
+      if (::pread(f.file.fd(), b.data() + before, static_cast<std::size_t>(f.length),
+                  static_cast<off_t>(f.offset)) == static_cast<ssize_t>(f.length)) {
+        out_->appended(static_cast<std::size_t>(f.length));
         break;
       }
+      b.resize(before);
     }
-    out().append_file(std::move(f)); // large, or unreadable now: the flush path reports it
+    // Large, or unreadable now (the flush path reports it): sent from the file in bounded
+    // steps, never read whole.
+    int fd = f.file.fd();
+    out().append_file(fd, f.offset, f.length, std::move(f.file));
+    break;
+  }
+  case Body::Kind::file_parts: {
+    FileParts& f = *r.body.get_if<FileParts>();
+    outcome.body_bytes = *r.body.size();
+    if (!send) break;
+    const int fd = f.file.fd();
+    // Each part's head, then its range from the file; the last range closes the file.
+    std::size_t last = f.parts.size();
+    while (last > 0 && f.parts[last - 1].length == 0)
+      --last;
+    for (std::size_t i = 0; i < f.parts.size(); ++i) {
+      const FileParts::Part& p = f.parts[i];
+      out().append_owned(std::string(p.before));
+      out().append_file(fd, p.offset, p.length, i + 1 == last ? std::move(f.file) : File());
+    }
+    out().append_owned(std::move(f.after));
     break;
   }
   case Body::Kind::deferrable: {
@@ -587,7 +736,7 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
     sock_->add_ref();
     phase_ = Phase::hijacked;
     ctx_.count_request();
-    ctx_.disarm(timeouts());
+    ctx_.disarm(read_timer()); // the new protocol keeps its own (WebSocket: idle_timeout)
     ex.finish(CloseReason::done);
     drop_exchange();
     queue_changed();
@@ -639,6 +788,7 @@ template <class S> void HttpConnection::write_body(HttpExchange& ex, S&& bytes) 
   else
     out().append(bytes);
   if (ex.framing == Framing::chunked) out_->append("\r\n");
+  if (over_budget("a body written faster than the client reads")) return;
   queue_changed();
 }
 
@@ -695,7 +845,7 @@ void HttpConnection::after_response() {
     return; // closes once the output is flushed
   }
   phase_ = Phase::idle;
-  ctx_.arm(timeouts(), Timeout::idle);
+  ctx_.arm(read_timer(), Timeout::idle);
   if (!processing_ && ((in_ && !in_->empty()) || read_paused_ || eof_)) ctx_.schedule_flush(this);
 }
 
@@ -703,34 +853,77 @@ void HttpConnection::queue_changed() {
   if (!processing_) ctx_.schedule_flush(this);
 }
 
+bool HttpConnection::over_budget(const char* what) {
+  const std::size_t held = memory(), budget = ctx_.options().max_connection_memory;
+  if (held <= budget) return false;
+  lithe::log_error(std::string("closing a connection over its memory budget: ") + what + " (" +
+                   std::to_string(held) + " bytes held, budget " + std::to_string(budget) +
+                   ", HttpOptions::max_connection_memory)");
+  close_now(CloseReason::error);
+  return true;
+}
+
 // ---- Output
+
+void HttpConnection::parse_waiting() {
+  // Input that waited behind an answer that has now come (pipelining after async), or behind
+  // output that has now drained below the high-water mark.
+  if (processing_ || phase_ != Phase::idle) return;
+  if (in_ && !in_->empty() && !output_full()) {
+    processing_ = true;
+    parse(in_->data(), in_->size(), true);
+    processing_ = false;
+  }
+  if (eof_ && phase_ == Phase::idle && !in_) phase_ = Phase::closing;
+}
+
+void HttpConnection::update_reading() {
+  // Reading stops while answers wait to be written (a client that sends and never reads is
+  // held to the high-water mark), while a hijacking app asks, and while input waits behind an
+  // unfinished answer beyond a head's worth. Closing phases read on: they drop what comes.
+  bool pause = false;
+  switch (phase_) {
+  case Phase::idle:
+  case Phase::reading:
+    pause = output_full();
+    break;
+  case Phase::serving:
+    pause = output_full() || (in_ && in_->size() > ctx_.options().max_header_bytes);
+    break;
+  case Phase::hijacked:
+    pause = app_paused_ || output_full();
+    break;
+  default:
+    return; // closing, lingering, closed: start_close resumes reading itself
+  }
+  if (pause == read_paused_) return;
+  read_paused_ = pause;
+  if (pause)
+    t_.pause_reading();
+  else
+    t_.resume_reading();
+}
 
 void HttpConnection::flush() {
   if (phase_ == Phase::closed) return;
-  // Input that waited behind an answer that has now come (pipelining after async).
-  if (!processing_ && phase_ == Phase::idle) {
-    if (in_ && !in_->empty()) {
-      processing_ = true;
-      parse(in_->data(), in_->size(), true);
-      processing_ = false;
-      if (phase_ == Phase::closed) return;
-    }
-    if (read_paused_ && phase_ == Phase::idle) {
-      read_paused_ = false;
-      t_.resume_reading();
-    }
-    if (eof_ && phase_ == Phase::idle && !in_) {
-      phase_ = Phase::closing;
-    }
-  }
-  if (writing_) return;
+  parse_waiting();
+  if (phase_ == Phase::closed) return;
+  if (!writing_) write_out();
+  if (phase_ == Phase::closed) return;
+  // Output drained while requests still wait in the input: another round, after the others.
+  if (!writing_ && phase_ == Phase::idle && in_ && !in_->empty() && !output_full())
+    ctx_.schedule_flush(this);
+  update_reading();
+}
+
+void HttpConnection::write_out() {
   std::error_code ec;
   while (out_ && !out_->empty()) {
     if (out_->front_is_file()) {
-      const FileRange& f = out_->front_file();
+      OutQueue::FileSpan f = out_->front_file();
       std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f.length, max_write));
       if (t_.can_sendfile()) {
-        std::size_t n = t_.try_sendfile(f.file.fd(), f.offset, want, ec);
+        std::size_t n = t_.try_sendfile(f.fd, f.offset, want, ec);
         if (ec) {
           close_now(CloseReason::client_gone);
           return;
@@ -742,14 +935,15 @@ void HttpConnection::flush() {
         }
         writing_ = true;
         inflight_ = static_cast<std::uint32_t>(want);
-        out_->set_in_flight(true);
-        ctx_.arm(timeouts(), Timeout::send);
-        t_.sendfile(f.file.fd(), f.offset, want);
+        out_->write_started(1);
+        ctx_.arm(out_->send_timer);
+        t_.sendfile(f.fd, f.offset, want);
         return;
       }
+      // No sendfile: one bounded read at a time, never the whole file.
       std::string chunk = ctx_.buffers().take();
       chunk.resize(std::min<std::size_t>(want, 64 * 1024));
-      ssize_t n = ::pread(f.file.fd(), chunk.data(), chunk.size(), static_cast<off_t>(f.offset));
+      ssize_t n = ::pread(f.fd, chunk.data(), chunk.size(), static_cast<off_t>(f.offset));
       if (n <= 0) {
         lithe::log_error("a file body could not be read to its end; closing");
         close_now(CloseReason::error);
@@ -760,10 +954,8 @@ void HttpConnection::flush() {
       continue;
     }
     iovec iov[64];
-    int cnt = out_->gather(iov, 64);
     std::size_t total = 0;
-    for (int i = 0; i < cnt; ++i)
-      total += iov[i].iov_len;
+    int cnt = out_->gather(iov, 64, SIZE_MAX, total);
     std::size_t n = t_.try_write(iov, cnt, ec);
     if (ec) {
       close_now(CloseReason::client_gone);
@@ -772,18 +964,13 @@ void HttpConnection::flush() {
     out_->consume(n);
     count_written(n);
     if (n < total) {
-      // The socket is full: the rest goes in the background; new output queues behind it.
-      cnt = out_->gather(iov, 64);
-      total = 0;
-      for (int i = 0; i < cnt; ++i) {
-        iov[i].iov_len = std::min(iov[i].iov_len, max_write - total);
-        total += iov[i].iov_len;
-        if (total == max_write) cnt = i + 1;
-      }
+      // The socket is full: at most max_write goes in the background (the send timeout
+      // re-arms after each step); new output queues behind it.
+      cnt = out_->gather(iov, 64, max_write, total);
       writing_ = true;
       inflight_ = static_cast<std::uint32_t>(total);
-      out_->set_in_flight(true);
-      ctx_.arm(timeouts(), Timeout::send);
+      out_->write_started(cnt);
+      ctx_.arm(out_->send_timer);
       t_.write(iov, cnt);
       return;
     }
@@ -798,7 +985,7 @@ void HttpConnection::on_write_done(std::error_code ec) {
     close_now(CloseReason::client_gone);
     return;
   }
-  out_->set_in_flight(false);
+  out_->write_done();
   out_->consume(inflight_);
   count_written(inflight_);
   inflight_ = 0;
@@ -806,6 +993,7 @@ void HttpConnection::on_write_done(std::error_code ec) {
 }
 
 void HttpConnection::on_flushed() {
+  if (out_) ctx_.disarm(out_->send_timer);
   if (pending_) {
     auto& p = pending_->list;
     std::size_t done = 0;
@@ -821,12 +1009,6 @@ void HttpConnection::on_flushed() {
       f.ex->finish(CloseReason::done);
       if (f.ex->drop_ref()) HttpExchange::last_ref_dropped(f.ex);
     }
-  }
-  if (timeouts().list == static_cast<std::uint8_t>(Timeout::send)) {
-    if (phase_ == Phase::idle)
-      ctx_.arm(timeouts(), Timeout::idle);
-    else
-      ctx_.disarm(timeouts());
   }
   if (phase_ == Phase::closing) {
     start_close();
@@ -851,7 +1033,7 @@ void HttpConnection::start_close() {
     read_paused_ = false;
     t_.resume_reading();
   }
-  ctx_.arm(timeouts(), Timeout::linger);
+  ctx_.arm(read_timer(), Timeout::linger);
 }
 
 void HttpConnection::close_now(CloseReason reason) {
@@ -859,7 +1041,8 @@ void HttpConnection::close_now(CloseReason reason) {
   close_requested_ = true;
   close_reason_ = reason;
   phase_ = Phase::closed;
-  ctx_.disarm(timeouts());
+  ctx_.disarm(read_timer());
+  if (out_) ctx_.disarm(out_->send_timer);
   ctx_.unschedule_flush(this);
   t_.close();
 }
@@ -949,12 +1132,17 @@ void HttpConnection::on_stop() {
 
 void HttpConnection::on_timeout(Timeout which) {
   switch (which) {
-  case Timeout::request:
+  case Timeout::head:
     if (phase_ == Phase::reading)
-      send_simple(408, "Request Timeout: the request did not arrive in time\n",
+      send_simple(408, "Request Timeout: the request head did not arrive in time\n",
                   CloseReason::timeout);
     else if (phase_ == Phase::idle)
-      close_now(CloseReason::timeout);
+      close_now(CloseReason::timeout); // connected and said nothing
+    break;
+  case Timeout::body:
+    if (phase_ == Phase::reading)
+      send_simple(408, "Request Timeout: the request body stopped arriving\n",
+                  CloseReason::timeout);
     break;
   case Timeout::idle:
     if (phase_ == Phase::idle) close_now(CloseReason::timeout);
@@ -984,6 +1172,7 @@ void HttpConnection::log_error(const detail::Exchange& ex, std::string_view mess
 bool HttpConnection::sock_write(std::string_view bytes) {
   if (phase_ != Phase::hijacked) return false;
   out().append(bytes);
+  if (over_budget("a stream written faster than the peer reads")) return false;
   queue_changed();
   return buffered() < high_water();
 }
@@ -991,8 +1180,15 @@ bool HttpConnection::sock_write(std::string_view bytes) {
 bool HttpConnection::sock_write(std::string&& bytes) {
   if (phase_ != Phase::hijacked) return false;
   out().append_owned(std::move(bytes));
+  if (over_budget("a stream written faster than the peer reads")) return false;
   queue_changed();
   return buffered() < high_water();
+}
+
+bool HttpConnection::sock_charged() {
+  // Reported, not enforced here: the app closes in its own protocol's way (WebSocket 1009);
+  // a write over the budget closes the connection regardless.
+  return memory() <= ctx_.options().max_connection_memory;
 }
 
 void HttpConnection::sock_close(bool abort) {
@@ -1006,12 +1202,9 @@ void HttpConnection::sock_close(bool abort) {
 }
 
 void HttpConnection::sock_pause(bool paused) {
-  if (phase_ != Phase::hijacked || paused == read_paused_) return;
-  read_paused_ = paused;
-  if (paused)
-    t_.pause_reading();
-  else
-    t_.resume_reading();
+  if (phase_ != Phase::hijacked) return;
+  app_paused_ = paused;
+  update_reading();
 }
 
 } // namespace lithe::http

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "out_queue.hpp"
+#include "timeouts.hpp"
 
 #include <lithe/detail/exchange.hpp>
 #include <lithe/http.hpp>
@@ -20,18 +21,6 @@ namespace lithe::http {
 
 class HttpConnection;
 class HttpContext;
-
-/// An intrusive list node for the timeout lists: each list has one fixed duration, so
-/// appending on (re)arm keeps it sorted by deadline and a sweep pops expired nodes. A base of
-/// HttpConnection (the node needs no pointer back to its connection).
-struct TimeoutNode {
-  TimeoutNode* prev = nullptr;
-  TimeoutNode* next = nullptr;
-  std::int64_t deadline_ms = 0;
-  std::uint8_t list = 0; // 0: not armed
-};
-
-enum class Timeout : std::uint8_t { none = 0, request, idle, send, linger, count };
 
 /// One request's state: the exchange (env, hooks) plus what the parser gathered. Pooled.
 class HttpExchange final : public detail::Exchange {
@@ -53,6 +42,12 @@ public:
   std::string body_copy; // chunked (non-contiguous) bodies
   bool body_copied = false;
   bool headers_done = false;
+  // Once a chunked body is gathered into body_copy, the input past the head need not be
+  // kept: bytes from `keep` (relative to the request's start) on are dropped as parsed, and
+  // counted in `dropped` so the request's size limit still sees them.
+  std::uint32_t keep = 0;
+  std::uint32_t dropped = 0;
+  std::uint32_t trailer_bytes = 0; // trailer fields: checked and bounded, never kept
   std::uint16_t error_status = 0;
   const char* error_text = nullptr;
 
@@ -72,6 +67,9 @@ public:
 
   void prepare();
   void pin();
+  /// Memory this request holds beyond the connection's input (its body copy, its pinned
+  /// request bytes).
+  std::size_t memory() const noexcept { return body_copy.capacity() + pinned.capacity(); }
 
 protected:
   void recycle() noexcept override;
@@ -112,7 +110,8 @@ public:
   std::string* acquire_input();
   void release_input(std::string* s) noexcept;
 
-  void arm(TimeoutNode& node, Timeout which);
+  void arm(ReadTimeout& node, Timeout which);
+  void arm(SendTimeout& node);
   void disarm(TimeoutNode& node) noexcept;
 
   /// Output queued outside on_read is flushed once at the end of this loop iteration.
@@ -124,8 +123,9 @@ public:
   void count_request() noexcept { requests_.fetch_add(1, std::memory_order_relaxed); }
 
 private:
+  void link(TimeoutNode& node, Timeout which);
   void sweep();
-  std::int64_t now_ms() const noexcept;
+  std::uint32_t now_ms() const noexcept;
 
   Loop& loop_;
   App app_;
@@ -143,7 +143,7 @@ private:
   std::size_t date_len_ = 0;
   std::time_t date_sec_ = 0;
   TimeoutNode lists_[static_cast<int>(Timeout::count)]; // sentinels of circular lists
-  std::int64_t durations_[static_cast<int>(Timeout::count)] = {};
+  std::uint32_t durations_[static_cast<int>(Timeout::count)] = {};
   TimerId sweep_timer_ = 0;
   std::vector<HttpConnection*> dirty_;
   bool flush_scheduled_ = false;
@@ -158,7 +158,7 @@ private:
 class HttpConnection final : public TransportHandler,
                              public detail::Sink,
                              public detail::SocketSink,
-                             public TimeoutNode {
+                             public ReadTimeout {
 public:
   HttpConnection(HttpContext& ctx, Transport& t) noexcept;
 
@@ -185,6 +185,8 @@ public:
   void sock_pause(bool paused) override;
   std::size_t sock_buffered() const noexcept override { return buffered(); }
   std::size_t sock_high_water() const noexcept override { return high_water(); }
+  bool sock_charged() override;
+  std::size_t sock_budget() const noexcept override { return ctx_.options().max_connection_memory; }
 
   // From the context.
   void on_timeout(Timeout which);
@@ -196,13 +198,21 @@ public:
   int on_header_value(const char* at, std::size_t len);
   int on_headers_complete();
   int on_body(const char* at, std::size_t len);
+  int on_trailer(std::size_t len);
 
-  TimeoutNode& timeouts() noexcept { return *this; }
+  ReadTimeout& read_timer() noexcept { return *this; }
+  /// Memory this connection holds now (its budget: HttpOptions::max_connection_memory).
+  std::size_t memory() const noexcept;
 
 private:
   enum class Phase : std::uint8_t { idle, reading, serving, hijacked, closing, lingering, closed };
 
   void parse(const char* buf, std::size_t len, bool own);
+  void parse_waiting();
+  bool output_full() const noexcept { return out_ && out_->size() >= ctx_.options().high_water; }
+  void update_reading();
+  bool over_budget(const char* what);
+  void write_out();
   void begin_request();
   void dispatch(const char* req, std::size_t len);
   void fail_request(llhttp_errno_t err);
@@ -241,8 +251,8 @@ private:
   bool processing_ : 1 = false; // inside on_read: flush at its end
   bool writing_ : 1 = false;    // a background write is in flight
   bool eof_ : 1 = false;
-  bool read_paused_ : 1 = false;
-  bool resume_scheduled_ : 1 = false;
+  bool read_paused_ : 1 = false;     // what the transport was told
+  bool app_paused_ : 1 = false;      // a hijacking app paused reading (Socket::pause)
   bool close_requested_ : 1 = false; // the engine called t_.close()
   // Exchanges answered but whose finish hooks wait for their last byte to be written: each
   // with the count of bytes written (since this list was made) at which it ends.
@@ -255,8 +265,9 @@ private:
     std::uint64_t written = 0;
   };
   Finishing* pending_ = nullptr;
-  /// One background write or sendfile sends at most this much; the rest follows.
-  static constexpr std::size_t max_write = std::size_t{1} << 30;
+  /// One background write or sendfile sends at most this much; the rest follows. The send
+  /// timeout is re-armed after each, so it measures progress, not the whole response.
+  static constexpr std::size_t max_write = 256 * 1024;
   void count_written(std::size_t n) noexcept {
     if (pending_) pending_->written += n;
   }

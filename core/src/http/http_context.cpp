@@ -49,13 +49,18 @@ HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOpti
 
   for (TimeoutNode& l : lists_)
     l.prev = l.next = &l;
-  durations_[index(Timeout::request)] = opts_.request_timeout.count();
-  durations_[index(Timeout::idle)] = opts_.idle_timeout.count();
-  durations_[index(Timeout::send)] = opts_.send_timeout.count();
+  auto ms = [](Millis d) {
+    // Deadlines are 32-bit milliseconds compared as differences: up to 24 days each.
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(d.count(), 1, 1LL << 30));
+  };
+  durations_[index(Timeout::head)] = ms(opts_.header_timeout);
+  durations_[index(Timeout::body)] = ms(opts_.body_timeout);
+  durations_[index(Timeout::idle)] = ms(opts_.idle_timeout);
   durations_[index(Timeout::linger)] = 2000;
+  durations_[index(Timeout::send)] = ms(opts_.send_timeout);
   // Sweep often enough for the shortest timeout to fire within a quarter of itself.
-  std::int64_t shortest = *std::min_element(durations_ + 1, durations_ + index(Timeout::count));
-  auto period = Millis(std::clamp<std::int64_t>(shortest / 4, 10, 1000));
+  std::uint32_t shortest = *std::min_element(durations_ + 1, durations_ + index(Timeout::count));
+  auto period = Millis(std::clamp<std::uint32_t>(shortest / 4, 10, 1000));
   sweep_timer_ = loop_.add_periodic_timer(period, [this] { sweep(); });
   date_line();
 }
@@ -76,13 +81,13 @@ TransportHandler* HttpContext::accept(Transport& transport) {
 void HttpContext::add_connection(HttpConnection* c) noexcept {
   ++connection_count_;
   live_connections_.fetch_add(1, std::memory_order_relaxed);
-  arm(c->timeouts(), Timeout::request); // a silent new connection is a slow request
+  arm(c->read_timer(), Timeout::head); // a silent new connection is a slow request head
 }
 
 void HttpContext::remove_connection(HttpConnection* c) noexcept {
   --connection_count_;
   live_connections_.fetch_sub(1, std::memory_order_relaxed);
-  disarm(c->timeouts());
+  disarm(c->read_timer());
   unschedule_flush(c);
 }
 
@@ -160,6 +165,8 @@ OutQueue* HttpContext::acquire_queue() {
 
 void HttpContext::release_queue(OutQueue* raw) noexcept {
   std::unique_ptr<OutQueue> q(raw);
+  disarm(q->send_timer);
+  q->send_timer.conn = nullptr;
   q->clear();
   if (free_queues_.size() < 256) free_queues_.push_back(std::move(q));
 }
@@ -177,12 +184,21 @@ void HttpContext::release_input(std::string* raw) noexcept {
   if (s->capacity() <= 64 * 1024 && free_inputs_.size() < 256) free_inputs_.push_back(std::move(s));
 }
 
-std::int64_t HttpContext::now_ms() const noexcept {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch())
-      .count();
+std::uint32_t HttpContext::now_ms() const noexcept {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch())
+          .count());
 }
 
-void HttpContext::arm(TimeoutNode& node, Timeout which) {
+void HttpContext::arm(ReadTimeout& node, Timeout which) {
+  link(node, which);
+}
+
+void HttpContext::arm(SendTimeout& node) {
+  link(node, Timeout::send);
+}
+
+void HttpContext::link(TimeoutNode& node, Timeout which) {
   disarm(node);
   TimeoutNode& head = lists_[index(which)];
   node.deadline_ms = now_ms() + durations_[index(which)];
@@ -203,13 +219,17 @@ void HttpContext::disarm(TimeoutNode& node) noexcept {
 
 void HttpContext::sweep() {
   date_line();
-  std::int64_t now = now_ms();
+  std::uint32_t now = now_ms();
   for (int i = 1; i < index(Timeout::count); ++i) {
     TimeoutNode& head = lists_[i];
-    while (head.next != &head && head.next->deadline_ms <= now) {
+    const auto which = static_cast<Timeout>(i);
+    while (head.next != &head && static_cast<std::int32_t>(head.next->deadline_ms - now) <= 0) {
       TimeoutNode* node = head.next;
       disarm(*node);
-      static_cast<HttpConnection*>(node)->on_timeout(static_cast<Timeout>(i));
+      HttpConnection* c = which == Timeout::send
+                              ? static_cast<SendTimeout*>(node)->conn
+                              : static_cast<HttpConnection*>(static_cast<ReadTimeout*>(node));
+      c->on_timeout(which);
     }
   }
 }

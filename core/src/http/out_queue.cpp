@@ -7,15 +7,32 @@ namespace {
 constexpr std::size_t max_buffer_segment = 64 * 1024;
 }
 
+OutQueue::Seg& OutQueue::push(Kind kind) {
+  Seg& s = segs_.emplace_back();
+  s.kind = kind;
+  return s;
+}
+
+void OutQueue::recount(Seg& s) noexcept {
+  std::size_t cap = s.kind == Kind::buffer || s.kind == Kind::owned ? s.data.capacity() : 0;
+  memory_ = memory_ - s.counted + cap;
+  s.counted = cap;
+}
+
 std::string& OutQueue::tail() {
-  if (!segs_.empty() && !in_flight_) {
+  if (segs_.size() > static_cast<std::size_t>(in_flight_)) {
     Seg& last = segs_.back();
     if (last.kind == Kind::buffer && last.data.size() < max_buffer_segment) return last.data;
   }
-  Seg& s = segs_.emplace_back();
-  s.kind = Kind::buffer;
+  Seg& s = push(Kind::buffer);
   s.data = pool_->take();
+  recount(s);
   return s.data;
+}
+
+void OutQueue::appended(std::size_t n) noexcept {
+  size_ += n;
+  recount(segs_.back()); // the tail buffer may have grown
 }
 
 void OutQueue::append_owned(std::string&& bytes) {
@@ -24,9 +41,9 @@ void OutQueue::append_owned(std::string&& bytes) {
     return;
   }
   size_ += bytes.size();
-  Seg& s = segs_.emplace_back();
-  s.kind = Kind::owned;
+  Seg& s = push(Kind::owned);
   s.data = std::move(bytes);
+  recount(s);
 }
 
 void OutQueue::append_borrowed(std::string_view bytes) {
@@ -35,28 +52,30 @@ void OutQueue::append_borrowed(std::string_view bytes) {
     return;
   }
   size_ += bytes.size();
-  Seg& s = segs_.emplace_back();
-  s.kind = Kind::borrowed;
-  s.view = bytes;
+  push(Kind::borrowed).view = bytes;
 }
 
-void OutQueue::append_file(FileRange&& file) {
-  if (file.length == 0) return;
-  size_ += file.length;
-  Seg& s = segs_.emplace_back();
-  s.kind = Kind::file;
-  s.file = std::move(file);
+void OutQueue::append_file(int fd, std::uint64_t offset, std::uint64_t length, File owner) {
+  if (length == 0) return;
+  size_ += static_cast<std::size_t>(length);
+  Seg& s = push(Kind::file);
+  s.fd = fd;
+  s.offset = offset;
+  s.length = length;
+  s.owner = std::move(owner);
 }
 
 void OutQueue::inline_front_file(std::string&& bytes) {
   Seg& f = segs_[0];
-  f.file.offset += bytes.size();
-  f.file.length -= bytes.size();
+  f.offset += bytes.size();
+  f.length -= bytes.size();
   Seg mem;
   mem.kind = Kind::owned;
   mem.data = std::move(bytes);
-  if (f.file.length == 0) {
-    f = std::move(mem);
+  if (f.length == 0) {
+    mem.counted = f.counted;
+    f = std::move(mem); // the file's owner, if any, closes it here
+    recount(f);
     return;
   }
   // Insert the bytes before the rest of the file: rebuild the front.
@@ -65,16 +84,21 @@ void OutQueue::inline_front_file(std::string&& bytes) {
   for (Seg& s : segs_)
     rebuilt.push_back(std::move(s));
   segs_ = std::move(rebuilt);
+  recount(segs_[0]);
 }
 
-int OutQueue::gather(iovec* iov, int max) const noexcept {
+int OutQueue::gather(iovec* iov, int max, std::size_t limit, std::size_t& total) const noexcept {
   int n = 0;
+  total = 0;
   for (const Seg& s : segs_) {
-    if (n == max || s.kind == Kind::file) break;
+    if (n == max || s.kind == Kind::file || total == limit) break;
     std::string_view v = s.kind == Kind::borrowed ? s.view : std::string_view(s.data);
     if (v.size() == s.off) continue;
+    std::size_t len = v.size() - s.off;
+    if (len > limit - total) len = limit - total;
     iov[n].iov_base = const_cast<char*>(v.data() + s.off);
-    iov[n].iov_len = v.size() - s.off;
+    iov[n].iov_len = len;
+    total += len;
     ++n;
   }
   return n;
@@ -84,17 +108,15 @@ void OutQueue::consume(std::size_t n) {
   size_ -= n;
   while (n > 0 && !segs_.empty()) {
     Seg& s = segs_[0];
-    std::size_t left;
     if (s.kind == Kind::file) {
-      left = s.file.length;
-      std::size_t take = n < left ? n : left;
-      s.file.offset += take;
-      s.file.length -= take;
-      n -= take;
-      if (s.file.length == 0) pop_front();
+      std::uint64_t take = n < s.length ? n : s.length;
+      s.offset += take;
+      s.length -= take;
+      n -= static_cast<std::size_t>(take);
+      if (s.length == 0) pop_front();
       continue;
     }
-    left = (s.kind == Kind::borrowed ? s.view.size() : s.data.size()) - s.off;
+    std::size_t left = s.left();
     if (n < left) {
       s.off += n;
       return;
@@ -102,15 +124,15 @@ void OutQueue::consume(std::size_t n) {
     n -= left;
     pop_front();
   }
-  // Drop emptied buffers left at the front (e.g. a fully written head before a file).
-  while (!segs_.empty() && segs_[0].kind != Kind::file &&
-         (segs_[0].kind == Kind::borrowed ? segs_[0].view.size() : segs_[0].data.size()) ==
-             segs_[0].off)
+  // Drop emptied segments left at the front (e.g. a fully written head before a file).
+  while (!segs_.empty() && segs_[0].left() == 0)
     pop_front();
 }
 
 void OutQueue::pop_front() {
-  if (segs_[0].kind == Kind::buffer) pool_->give(std::move(segs_[0].data));
+  Seg& s = segs_[0];
+  memory_ -= s.counted;
+  if (s.kind == Kind::buffer) pool_->give(std::move(s.data));
   segs_.erase(segs_.begin());
 }
 
@@ -118,7 +140,8 @@ void OutQueue::clear() {
   while (!segs_.empty())
     pop_front();
   size_ = 0;
-  in_flight_ = false;
+  memory_ = 0;
+  in_flight_ = 0;
 }
 
 } // namespace lithe::http

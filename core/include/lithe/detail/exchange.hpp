@@ -156,7 +156,9 @@ public:
   std::size_t buffered() const noexcept;
   /// What writable() and buffered() said when the loop last looked: for other threads.
   bool writable_seen() const noexcept;
-  std::size_t buffered_seen() const noexcept { return seen_buffered_.load(std::memory_order_relaxed); }
+  std::size_t buffered_seen() const noexcept {
+    return seen_buffered_.load(std::memory_order_relaxed);
+  }
   /// Bytes posted from other threads that the loop has not written yet.
   void posted_bytes(std::ptrdiff_t delta) noexcept {
     posted_.fetch_add(delta, std::memory_order_relaxed);
@@ -212,6 +214,9 @@ public:
   virtual void sock_pause(bool paused) = 0;
   virtual std::size_t sock_buffered() const noexcept = 0;
   virtual std::size_t sock_high_water() const noexcept = 0;
+  /// The app's charge changed: false when the connection is now over its memory budget.
+  virtual bool sock_charged() = 0;
+  virtual std::size_t sock_budget() const noexcept = 0;
 
 protected:
   ~SocketSink() = default;
@@ -236,6 +241,9 @@ public:
   void pause(bool paused);
   std::size_t buffered() const noexcept;
   std::size_t high_water() const noexcept;
+  bool charge(std::ptrdiff_t bytes);
+  std::size_t charged() const noexcept { return charged_; }
+  std::size_t budget() const noexcept;
 
   Loop* loop() const noexcept { return loop_; }
   const LoopHandle& home() const noexcept { return home_; }
@@ -255,6 +263,7 @@ private:
   LoopHandle home_;
   SocketSink* sink_;
   LiveCounters* counters_;
+  std::size_t charged_ = 0; // memory the app keeps for this connection (loop thread)
   bool want_drain_ = false;
   std::atomic<bool> closed_{false};
 };
