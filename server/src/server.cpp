@@ -96,6 +96,55 @@ bool parse_int(std::string_view s, long lo, long hi, long& out) {
   return true;
 }
 
+// "65536", "64k", "1M", "2G" (binary multiples) → bytes, 1 .. 2^40.
+bool parse_size(std::string_view s, std::size_t& out) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p == s.data()) return false;
+  std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+  int shift = 0;
+  if (unit == "k" || unit == "K" || unit == "KiB")
+    shift = 10;
+  else if (unit == "m" || unit == "M" || unit == "MiB")
+    shift = 20;
+  else if (unit == "g" || unit == "G" || unit == "GiB")
+    shift = 30;
+  else if (!unit.empty())
+    return false;
+  if (v == 0 || v > (std::uint64_t{1} << (40 - shift))) return false;
+  out = static_cast<std::size_t>(v << shift);
+  return true;
+}
+
+// "500ms", "20s", "2m", or milliseconds → a duration, 1 ms .. 1 day.
+bool parse_duration(std::string_view s, std::chrono::milliseconds& out) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p == s.data()) return false;
+  std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
+  std::uint64_t ms = v;
+  if (unit == "s")
+    ms = v * 1000;
+  else if (unit == "m" || unit == "min")
+    ms = v * 60'000;
+  else if (!unit.empty() && unit != "ms")
+    return false;
+  if (ms == 0 || ms > 86'400'000) return false;
+  out = std::chrono::milliseconds(ms);
+  return true;
+}
+
+std::string size_text(std::size_t n) {
+  if (n % (1 << 20) == 0) return std::to_string(n >> 20) + "M";
+  if (n % (1 << 10) == 0) return std::to_string(n >> 10) + "k";
+  return std::to_string(n);
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s"
+                               : std::to_string(d.count()) + "ms";
+}
+
 std::string usage(const Program& p) {
   std::string names;
   for (const std::string& n : backend_names())
@@ -104,8 +153,8 @@ std::string usage(const Program& p) {
   if (!p.description.empty()) u += p.description + "\n";
   u += "\noptions:\n";
   auto flag = [&u](std::string left, const std::string& help) {
-    left = "  " + left;
-    if (left.size() < 25) left.resize(25, ' ');
+    left = "  " + left + " ";
+    if (left.size() < 32) left.resize(32, ' ');
     u += left + help + "\n";
   };
   flag("--backend " + names, "server backend (default " + p.defaults.backend + ")");
@@ -114,6 +163,32 @@ std::string usage(const Program& p) {
   flag("--threads N",
        "worker threads, one loop each (default " + std::to_string(p.defaults.listen.threads) + ")");
   flag("--log off|common|json", "request log on stdout (default off)");
+  const ServerOptions& d = p.defaults;
+  const HttpOptions& h = d.http;
+  flag("--max-connections N",
+       "per worker; more wait in the backlog (default " +
+           (d.listen.max_connections ? std::to_string(d.listen.max_connections)
+                                     : std::string("the fd limit's share")) +
+           ")");
+  flag("--max-connection-memory SIZE",
+       "memory one connection may hold (default " + size_text(h.max_connection_memory) + ")");
+  flag("--max-body SIZE", "request body, read whole (default " + size_text(h.max_body_bytes) + ")");
+  flag("--max-header SIZE",
+       "request line and headers (default " + size_text(h.max_header_bytes) + ")");
+  flag("--high-water SIZE",
+       "unsent bytes before backpressure (default " + size_text(h.high_water) + ")");
+  flag("--header-timeout TIME",
+       "time for a request's head (default " + duration_text(h.header_timeout) + ")");
+  flag("--body-timeout TIME",
+       "time between request body reads (default " + duration_text(h.body_timeout) + ")");
+  flag("--idle-timeout TIME",
+       "keep-alive wait for the next request (default " + duration_text(h.idle_timeout) + ")");
+  flag("--send-timeout TIME",
+       "time without write progress (default " + duration_text(h.send_timeout) + ")");
+  flag("--pool-threads N",
+       "threads for deferred work (default " + std::to_string(d.thread_pool.threads) + ")");
+  flag("--pool-queue N",
+       "deferred jobs waiting at most (default " + std::to_string(d.thread_pool.max_queued) + ")");
   flag("--tls-cert FILE", "TLS certificate (PEM)");
   flag("--tls-key FILE", "TLS private key (PEM)");
   for (const ExtraFlag& f : p.extra_flags)
@@ -133,6 +208,18 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
     cl.extra[f.name] = f.default_value;
   auto fail = [&cl](std::string msg) {
     if (cl.error.empty()) cl.error = std::move(msg);
+  };
+  static const std::map<std::string_view, std::size_t HttpOptions::*> size_flags = {
+      {"max-connection-memory", &HttpOptions::max_connection_memory},
+      {"max-body", &HttpOptions::max_body_bytes},
+      {"max-header", &HttpOptions::max_header_bytes},
+      {"high-water", &HttpOptions::high_water},
+  };
+  static const std::map<std::string_view, std::chrono::milliseconds HttpOptions::*> time_flags = {
+      {"header-timeout", &HttpOptions::header_timeout},
+      {"body-timeout", &HttpOptions::body_timeout},
+      {"idle-timeout", &HttpOptions::idle_timeout},
+      {"send-timeout", &HttpOptions::send_timeout},
   };
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -176,6 +263,30 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
         cl.server.listen.threads = static_cast<int>(n);
       else
         fail("--threads must be a number from 1 to 256, not '" + std::string(value) + "'");
+    } else if (name == "max-connections") {
+      if (parse_int(value, 1, 1'000'000, n))
+        cl.server.listen.max_connections = static_cast<std::size_t>(n);
+      else
+        fail("--max-connections must be a number from 1 to 1000000, not '" + std::string(value) +
+             "'");
+    } else if (auto size = size_flags.find(name); size != size_flags.end()) {
+      if (!parse_size(value, cl.server.http.*(size->second)))
+        fail("--" + std::string(name) + " must be a size such as 65536, 64k or 1M, not '" +
+             std::string(value) + "'");
+    } else if (auto time = time_flags.find(name); time != time_flags.end()) {
+      if (!parse_duration(value, cl.server.http.*(time->second)))
+        fail("--" + std::string(name) + " must be a time such as 500ms, 20s or 2m, not '" +
+             std::string(value) + "'");
+    } else if (name == "pool-threads") {
+      if (parse_int(value, 1, 1024, n))
+        cl.server.thread_pool.threads = static_cast<unsigned>(n);
+      else
+        fail("--pool-threads must be a number from 1 to 1024, not '" + std::string(value) + "'");
+    } else if (name == "pool-queue") {
+      if (parse_int(value, 1, 10'000'000, n))
+        cl.server.thread_pool.max_queued = static_cast<std::size_t>(n);
+      else
+        fail("--pool-queue must be a number from 1 to 10000000, not '" + std::string(value) + "'");
     } else if (name == "log") {
       if (value == "off" || value == "common" || value == "json")
         cl.log = value;

@@ -581,3 +581,134 @@ TEMPLATE_TEST_CASE("A port another server holds is refused, not silently shared"
   REQUIRE(r);
   CHECK(r->status == 200);
 }
+
+TEMPLATE_TEST_CASE("Trailer fields never become request headers", "[http][hostile]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  RawClient c(s.port());
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                 "Content-Type: text/plain\r\n\r\n3\r\nabc\r\n0\r\n"
+                 "Content-Type: text/evil\r\nX-Test: smuggled\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "abc");
+  CHECK(r->header("Content-Type") == "text/plain"); // the head's, not the trailer's
+  REQUIRE(c.send(get("/env")));                     // and the connection goes on
+  r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body.find("HTTP_X_TEST=\n") != std::string::npos);
+  // Trailer fields are bounded like a head.
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1\r\nx\r\n0\r\nX-Big: " +
+                     std::string(20000, 'a') + "\r\n\r\n",
+                 431);
+}
+
+TEMPLATE_TEST_CASE("A line ending in a bare LF is refused with 400", "[http][hostile]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  expect_refused(s.port(), "GET / HTTP/1.1\nHost: t\r\n\r\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\n\n", 400);
+  expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: t\r\nX: y\r\n\n", 400);
+  expect_refused(s.port(),
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1\r\nx\r\n0\r\n\n",
+                 400);
+  RawClient c(s.port()); // CRLF throughout is served
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1\r\nx\r\n0\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "x");
+}
+
+TEMPLATE_TEST_CASE("A Host that is not a host name or address is refused with 400",
+                   "[http][hostile]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  for (const char* bad : {"a b", "a/b", "ex\"ample", "example.org:99999", "example.org:8x", "[::1",
+                          "[zz]:80", ":80", "a@b", "%zz"}) {
+    INFO("Host: " << bad);
+    expect_refused(s.port(), "GET / HTTP/1.1\r\nHost: " + std::string(bad) + "\r\n\r\n", 400);
+  }
+  for (const char* good : {"example.org", "example.org:8080", "127.0.0.1:80", "[::1]:8080", "[::1]",
+                           "a-b.c_d~e", "%41bc", "example.org:"}) {
+    INFO("Host: " << good);
+    RawClient c(s.port());
+    REQUIRE(c.send("GET / HTTP/1.1\r\nHost: " + std::string(good) + "\r\n\r\n"));
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  RawClient empty(s.port()); // a target without authority sends an empty Host (RFC 9112 §3.2)
+  REQUIRE(empty.send("GET / HTTP/1.1\r\nHost:\r\n\r\n"));
+  auto r = empty.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
+namespace {
+bool connections_drop_to_zero(const TestServer& s, std::chrono::milliseconds within) {
+  auto until = std::chrono::steady_clock::now() + within;
+  while (s.stats().connections != 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(5ms); // polling the server's counter, bounded above
+  }
+  return true;
+}
+} // namespace
+
+TEMPLATE_TEST_CASE("A client that never reads is closed by the send timeout, even when it begins "
+                   "another request",
+                   "[http][timeouts][hostile]", LITHE_BACKENDS) {
+  HttpOptions o;
+  o.send_timeout = 400ms;
+  o.header_timeout = 20s; // a second timer that must not replace the send timer
+  o.idle_timeout = 20s;
+  o.high_water = 16 << 20; // keep reading, so the half request is parsed and arms its timer
+  o.max_connection_memory = 32 << 20;
+  TestServer s(TestType::name, conformance_app(), o);
+  RawClient c(s.port());
+  c.set_receive_buffer(64 * 1024); // small enough that the server's output backs up
+  REQUIRE(c.send(get("/big/12000000") + "GET / HTTP/1.1\r\nHo"));
+  CHECK(connections_drop_to_zero(s, 5s)); // ~0.4 s; 20 s if the head timer took its place
+}
+
+TEMPLATE_TEST_CASE("A half-sent request keeps its head timeout while earlier output waits",
+                   "[http][timeouts][hostile]", LITHE_BACKENDS) {
+  HttpOptions o;
+  o.header_timeout = 300ms;
+  o.send_timeout = 20s; // a second timer that must not replace the head timer
+  o.idle_timeout = 20s;
+  o.high_water = 16 << 20;
+  o.max_connection_memory = 32 << 20;
+  TestServer s(TestType::name, conformance_app(), o);
+  RawClient c(s.port());
+  c.set_receive_buffer(64 * 1024); // small enough that the server's output backs up
+  REQUIRE(c.send(get("/big/12000000") + "GET / HTTP/1.1\r\nHo"));
+  std::this_thread::sleep_for(800ms); // the stimulus: the head timeout passes, unread output waits
+  auto big = c.read_response(10s);
+  REQUIRE(big);
+  CHECK(big->body.size() == 12000000);
+  auto late = c.read_response(5s);
+  REQUIRE(late);
+  CHECK(late->status == 408);
+  CHECK(c.closed_by_peer(5s));
+}
+
+TEMPLATE_TEST_CASE("A slow download is not cut by the idle timeout", "[http][timeouts]",
+                   LITHE_BACKENDS) {
+  HttpOptions o;
+  o.idle_timeout = 200ms; // far shorter than the download
+  o.send_timeout = 5s;
+  TestServer s(TestType::name, conformance_app(), o);
+  RawClient c(s.port());
+  c.set_receive_buffer(64 * 1024); // small enough that the server's output backs up
+  REQUIRE(c.send(get("/file/16000000")));
+  std::string got = c.read_bytes(1000, 5s);
+  std::this_thread::sleep_for(600ms); // reads nothing for three idle timeouts
+  got += c.read_bytes(16000000, 20s);
+  CHECK(got.size() > 16000000); // head and the whole body
+  CHECK(got.ends_with(big_body(16000000).substr(16000000 - 100)));
+}

@@ -845,7 +845,12 @@ void HttpConnection::after_response() {
     return; // closes once the output is flushed
   }
   phase_ = Phase::idle;
-  ctx_.arm(read_timer(), Timeout::idle);
+  // The keep-alive wait starts once the answer has left; while it is still being written the
+  // send timeout watches the connection (a slow download is not idle).
+  if (!out_ || out_->empty())
+    ctx_.arm(read_timer(), Timeout::idle);
+  else
+    ctx_.disarm(read_timer());
   if (!processing_ && ((in_ && !in_->empty()) || read_paused_ || eof_)) ctx_.schedule_flush(this);
 }
 
@@ -1014,6 +1019,7 @@ void HttpConnection::on_flushed() {
     start_close();
     return;
   }
+  if (phase_ == Phase::idle && read_timer().list == 0) ctx_.arm(read_timer(), Timeout::idle);
   if (out_ && out_->empty() && !writing_) ctx_.release_queue(std::exchange(out_, nullptr));
   if (ex_ && ex_->body()) ex_->body()->drained();
   if (sock_) sock_->drained();
