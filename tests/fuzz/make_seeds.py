@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Writes the seed corpora under tests/fuzz/corpus/ (docs/fuzzing.md): a few small, meaningful
 # inputs per target, in each target's input layout. Run it after changing a layout; the seeds
-# it writes are committed. Reproducers saved by hand (corpus/ws_inflate/final_block) stay.
+# it writes are committed. Reproducers saved by hand (corpus/ws_inflate/final_block,
+# corpus/ws_inflate/compress_empty_after_message) stay.
 import os
 import struct
 import zlib
@@ -70,6 +71,12 @@ http = {
     "bad_version": engine_input(0, req(b"GET", b"/", [H], version=b"HTTP/2.0")),
     "two_hosts": engine_input(0, req(b"GET", b"/", [H, H])),
     "te_gzip": engine_input(0, req(b"POST", b"/", [H, b"Transfer-Encoding: gzip"])),
+    # Reproducers of Lint findings (SPEC §2 broken by the env the engine builds): they crash
+    # only with LITHE_FUZZ_LINT_TRAP=1 (docs/fuzzing.md).
+    "lint_host_port_not_a_number": engine_input(4, req(b"GET", b"/", [b"Host: example.org:x"])),
+    "lint_asterisk_form_get": engine_input(4, req(b"GET", b"*", [H])),
+    "lint_connect_authority_form": engine_input(4, req(b"CONNECT", b"example.org:443",
+                                                       [b"Host: example.org:443"])),
 }
 for name, data in http.items():
     write("http_request", name, data)
