@@ -712,3 +712,22 @@ TEMPLATE_TEST_CASE("A slow download is not cut by the idle timeout", "[http][tim
   CHECK(got.size() > 16000000); // head and the whole body
   CHECK(got.ends_with(big_body(16000000).substr(16000000 - 100)));
 }
+
+TEMPLATE_TEST_CASE("A target that is not a path or a URL is refused; * is for OPTIONS only",
+                   "[http][hostile]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, conformance_app());
+  expect_refused(s.port(), "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+  expect_refused(s.port(), "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n",
+                 501);
+  RawClient options(s.port());
+  REQUIRE(options.send("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = options.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 404); // reaches the app, which has no answer for it
+  RawClient absolute(s.port());
+  REQUIRE(absolute.send("GET http://example.org/path?q=1 HTTP/1.1\r\nHost: example.org\r\n\r\n"));
+  r = absolute.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == "http://example.org/path?q=1");
+}

@@ -47,6 +47,17 @@ const char* line_ends_fault(const char* p, std::size_t len, bool chunked) noexce
   return nullptr;
 }
 
+// RFC 3986 §3.1: scheme ":" "//" ...; a scheme starts with a letter.
+bool absolute_form(std::string_view t) noexcept {
+  std::size_t sep = t.find("://");
+  if (sep == 0 || sep == std::string_view::npos || !std::isalpha(static_cast<unsigned char>(t[0])))
+    return false;
+  for (char c : t.substr(0, sep))
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
+      return false;
+  return true;
+}
+
 // RFC 9110 §7.2, RFC 3986 §3.2.2: Host is uri-host [":" port]. An empty value is allowed (a
 // target without authority); anything else that is not a host is refused, not passed on.
 bool valid_host(std::string_view h) noexcept {
@@ -398,6 +409,15 @@ int HttpConnection::on_headers_complete() {
     return -1;
   };
   if (p.http_major != 1) return fail(505, "only HTTP/1.0 and HTTP/1.1 are served here");
+  // RFC 9112 §3.2: origin-form ("/path"), absolute-form ("http://host/path"), asterisk-form
+  // for OPTIONS only; authority-form is CONNECT's, and this is not a proxy.
+  std::string_view target(base_ + ex.url.off, ex.url.len);
+  if (p.method == HTTP_CONNECT) return fail(501, "CONNECT is for proxies; this server is not one");
+  if (target == "*") {
+    if (p.method != HTTP_OPTIONS) return fail(400, "the target * is for OPTIONS only");
+  } else if (target.empty() || (target.front() != '/' && !absolute_form(target))) {
+    return fail(400, "the request target is neither a path nor an absolute URL");
+  }
   int hosts = 0;
   std::string_view te, expect, host;
   for (const HttpExchange::HeaderSpan& h : ex.header_spans) {
