@@ -184,6 +184,16 @@ std::size_t HttpConnection::memory() const noexcept {
   return n;
 }
 
+std::string HttpConnection::memory_breakdown() const {
+  auto kib = [](std::size_t n) { return std::to_string((n + 1023) / 1024) + " KiB"; };
+  std::string s = kib(memory()) + " held: input " + kib(in_ ? in_->capacity() : 0) + ", output " +
+                  kib(out_ ? out_->memory() : 0) + " (" + kib(out_ ? out_->size() : 0) +
+                  " unsent), request " + kib(ex_ ? ex_->memory() : 0);
+  if (sock_) s += ", app " + kib(sock_->charged());
+  return s + "; budget " + kib(ctx_.options().max_connection_memory) +
+         " (HttpOptions::max_connection_memory)";
+}
+
 void HttpConnection::on_read(const char* data, std::size_t len) {
   switch (phase_) {
   case Phase::hijacked:
@@ -273,8 +283,7 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
       ex_->error_text = "the request needs more memory than a connection may hold";
     }
     lithe::log_error("a request needs more memory than a connection may hold (" +
-                     std::to_string(memory()) + " bytes, budget " +
-                     std::to_string(opts.max_connection_memory) + "); answered 413");
+                     memory_breakdown() + "); answered 413");
     fail_request(HPE_OK);
   }
 }
@@ -882,8 +891,7 @@ bool HttpConnection::over_budget(const char* what) {
   const std::size_t held = memory(), budget = ctx_.options().max_connection_memory;
   if (held <= budget) return false;
   lithe::log_error(std::string("closing a connection over its memory budget: ") + what + " (" +
-                   std::to_string(held) + " bytes held, budget " + std::to_string(budget) +
-                   ", HttpOptions::max_connection_memory)");
+                   memory_breakdown() + ")");
   close_now(CloseReason::error);
   return true;
 }
@@ -910,7 +918,9 @@ void HttpConnection::update_reading() {
   switch (phase_) {
   case Phase::idle:
   case Phase::reading:
-    pause = output_full();
+    // Requests already read but left unparsed (parsing stopped at the mark) are read enough:
+    // reading on would pile input up faster than answers leave.
+    pause = output_full() || (in_ && parsed_ < in_->size());
     break;
   case Phase::serving:
     pause = output_full() || (in_ && in_->size() > ctx_.options().max_header_bytes);

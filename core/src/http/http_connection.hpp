@@ -203,6 +203,8 @@ public:
   ReadTimeout& read_timer() noexcept { return *this; }
   /// Memory this connection holds now (its budget: HttpOptions::max_connection_memory).
   std::size_t memory() const noexcept;
+  /// What holds it, for the log line when the budget is reached.
+  std::string memory_breakdown() const;
 
 private:
   enum class Phase : std::uint8_t { idle, reading, serving, hijacked, closing, lingering, closed };
