@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <random>
 
 using namespace lithe::mw;
@@ -56,6 +58,43 @@ TEST_CASE("Frames of every length form round-trip through the parser, fed byte b
     ws::encode_frame(out, ws::binary, payload);
     CHECK(out.size() == payload.size() + (n < 126 ? 2 : n <= 0xFFFF ? 4 : 10));
   }
+}
+
+TEST_CASE("A frame fed in pieces costs its size in buffer, and an idle parser keeps none") {
+  const std::string payload(200000, 'p');
+  const std::string wire = masked(0x80 | ws::binary, payload);
+  ws::FrameParser p(1 << 20);
+  ws::Frame f;
+  ws::FrameParser::Result r = ws::FrameParser::Result::need_more;
+  for (std::size_t at = 0; at < wire.size() && r == ws::FrameParser::Result::need_more; at += 997) {
+    p.feed(std::string_view(wire).substr(at, 997));
+    r = p.next(f);
+  }
+  REQUIRE(r == ws::FrameParser::Result::frame);
+  CHECK(f.payload == payload);
+  CHECK(p.capacity() <= wire.size() + 64); // not the doubling's 256 KiB
+  CHECK(p.next(f) == ws::FrameParser::Result::need_more);
+  p.shrink();
+  CHECK(p.capacity() < 64);
+}
+
+TEST_CASE("Tiny frames fed a byte at a time cost linear work and a small buffer") {
+  std::string wire;
+  for (int i = 0; i < 100000; ++i)
+    wire += masked(ws::continuation, "y");
+  ws::FrameParser p(1 << 20);
+  ws::Frame f;
+  std::size_t frames = 0, most = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (char c : wire) {
+    p.feed(std::string_view(&c, 1));
+    while (p.next(f) == ws::FrameParser::Result::frame)
+      ++frames;
+    most = std::max(most, p.capacity());
+  }
+  CHECK(frames == 100000);
+  CHECK(most < 64);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
 TEST_CASE("Masking gives the same bytes at any phase and alignment") {
