@@ -676,3 +676,26 @@ TEMPLATE_TEST_CASE("A ping flood from a peer that never reads: pongs stop at the
   CHECK(close_ws(*c));
   CHECK(s.settles());
 }
+
+TEMPLATE_TEST_CASE("Dedicated zlib streams that do not fit the memory budget close with 1009",
+                   "[ws][deflate][limits]", LITHE_BACKENDS) {
+  HttpOptions tight;
+  tight.max_connection_memory = 200 * 1024; // the inflater fits, the deflater does not
+  TestServer s(TestType::name,
+               echo::app({.compression = true, .deflate = {.context_takeover = true}}), tight);
+  auto c = open_ws(s.port(), "/", deflate_offer);
+  // A short message inflates (39 KiB of state) and is echoed uncompressed.
+  c->send(client_frame(0x80 | 0x40 | ws::text, client_deflate("short")));
+  auto f = read_frame(*c);
+  REQUIRE(f);
+  CHECK(f->payload == "short");
+  // A long one would be compressed on the way back: 262 KiB of deflate state is refused.
+  c->send(client_frame(0x80 | 0x40 | ws::text, client_deflate(std::string(1000, 'l'))));
+  while ((f = read_frame(*c)) && f->opcode != ws::close) {
+  }
+  REQUIRE(f);
+  CHECK(f->code() == ws::too_big);
+  CHECK(f->payload.find("memory budget") != std::string::npos);
+  CHECK(c->closed_by_peer());
+  CHECK(s.settles());
+}
