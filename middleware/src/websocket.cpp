@@ -242,6 +242,19 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     if (msg.capacity() > kept_buffer) std::string().swap(msg);
   }
 
+  /// Appends a fragment to the message: the buffer doubles (so many small fragments cost linear
+  /// time) but never past max_message, which std::string's own growth might pass.
+  void append_fragment(std::string_view bytes) {
+    const std::size_t need = msg.size() + bytes.size();
+    if (need > msg.capacity()) {
+      std::string grown;
+      grown.reserve(std::min(opts->max_message, std::max(need, 2 * msg.capacity())));
+      grown.append(msg);
+      msg.swap(grown);
+    }
+    msg.append(bytes);
+  }
+
   void deliver(std::uint8_t op, std::string_view payload) {
     WebSocket ws = handle();
     if (op == ws::text && opts->on_message) opts->on_message(ws, payload);
@@ -269,12 +282,12 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
         return fail(ws::too_big, "message larger than the limit (max_message)");
       if (msg_compressed) {
         if (!f.fin) {
-          msg.append(f.payload); // inflated whole at the last fragment
+          append_fragment(f.payload); // inflated whole at the last fragment
           return;
         }
         std::string_view packed = f.payload;
         if (msg_fragmented) {
-          msg.append(f.payload);
+          append_fragment(f.payload);
           packed = msg;
         }
         return inflate_and_deliver(packed);
@@ -282,14 +295,14 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
       if (msg_opcode == ws::text && !utf8.feed(f.payload))
         return fail(ws::invalid_payload, "text message is not valid UTF-8");
       if (!f.fin) {
-        msg.append(f.payload);
+        append_fragment(f.payload);
         return;
       }
       if (msg_opcode == ws::text && !utf8.complete())
         return fail(ws::invalid_payload, "text message ends inside a UTF-8 sequence");
       std::string_view whole = f.payload;
       if (msg_fragmented) {
-        msg.append(f.payload);
+        append_fragment(f.payload);
         whole = msg;
       }
       const std::uint8_t op = msg_opcode;

@@ -312,6 +312,13 @@ PerMessageDeflate::Status PerMessageDeflate::decompress(std::string_view payload
     const std::size_t room = std::min({step, limit - have, max_piece});
     char probe;
     if (room > 0) {
+      if (have + room > out.capacity()) {
+        // Doubling, but never past the limit: std::string's own growth might double past it.
+        std::string grown;
+        grown.reserve(std::min(limit, std::max(have + room, 2 * out.capacity())));
+        grown.append(out);
+        out.swap(grown);
+      }
       out.resize(have + room);
       z->next_out = reinterpret_cast<Bytef*>(out.data() + have);
       z->avail_out = static_cast<uInt>(room);
