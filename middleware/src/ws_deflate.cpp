@@ -267,7 +267,9 @@ PerMessageDeflate::Status PerMessageDeflate::decompress(std::string_view payload
   if (takeover) {
     if (!in_) {
       auto d = std::make_unique<Dedicated>();
-      d->bits = p_.client_max_window_bits;
+      // A client that says 8 may still reach 512 bytes back (zlib makes 9 of 8): a larger
+      // window reads any smaller one.
+      d->bits = std::max(p_.client_max_window_bits, 9);
       d->cost = inflate_cost(d->bits);
       if (charge_ && !charge_(static_cast<std::ptrdiff_t>(d->cost))) {
         charge_(-static_cast<std::ptrdiff_t>(d->cost));

@@ -262,6 +262,8 @@ TEST_CASE("Negotiation: the default answer imposes no context takeover both ways
         "permessage-deflate");
   CHECK(answer("permessage-deflate; client_no_context_takeover", dedicated_mode) ==
         "permessage-deflate; client_no_context_takeover");
+  CHECK(answer("permessage-deflate; client_max_window_bits=8", dedicated_mode) ==
+        "permessage-deflate; client_max_window_bits=8");
   // A window zlib cannot make is declined rather than answered larger than offered.
   CHECK(answer("permessage-deflate; server_max_window_bits=8", shared_mode) == "declined");
   CHECK(answer("permessage-deflate; server_max_window_bits=8, permessage-deflate", shared_mode) ==
