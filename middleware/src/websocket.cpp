@@ -1,5 +1,6 @@
 // WebSocket: the handshake as a 101 response with a hijack body, then one Conn per socket
-// that parses frames, assembles messages and runs the close handshake (RFC 6455 §4, §5, §7).
+// that parses frames, assembles messages within its memory budget, answers pings and runs the
+// close handshake (RFC 6455 §4, §5, §7; RFC 7692 §7 for compressed messages).
 #include <lithe/mw/websocket.hpp>
 #include <lithe/mw/ws_deflate.hpp>
 
@@ -10,7 +11,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace lithe::mw {
 
@@ -103,11 +106,23 @@ bool is_websocket_upgrade(const Env& env) noexcept {
   return env.method() == "GET" && up && has_token(*up, "websocket");
 }
 
+namespace {
+constexpr std::string_view over_budget_reason =
+    "over the connection's memory budget (HttpOptions::max_connection_memory)";
+// A message buffer larger than this is freed after its message, so an idle connection keeps
+// no more than this.
+constexpr std::size_t kept_buffer = 4096;
+} // namespace
+
 struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
   Conn(std::shared_ptr<const WebSocketOptions> o, Handshake h,
        std::optional<ws::DeflateParams> deflate)
       : opts(std::move(o)), hs(std::move(h)), parser(opts->max_message, deflate.has_value()) {
-    if (deflate) pmd = std::make_unique<ws::PerMessageDeflate>(*deflate);
+    // The zlib state is this connection's too: its memory goes to the same budget. The
+    // PerMessageDeflate lives inside this Conn, so `this` outlives the callback.
+    if (deflate)
+      pmd = std::make_unique<ws::PerMessageDeflate>(
+          *deflate, opts->deflate, [this](std::ptrdiff_t n) { return sock.charge(n); });
   }
 
   std::shared_ptr<const WebSocketOptions> opts;
@@ -122,9 +137,13 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
   bool msg_fragmented = false;
   ws::Utf8Validator utf8;
   bool close_sent = false, close_received = false, closed = false;
+  bool failed = false; // fail() ran: no more frames are read, no more messages sent
   std::uint16_t close_code = ws::abnormal;
   std::string close_reason;
   bool was_clean = false;
+  std::size_t charged = 0; // what the buffers above hold, as charged to the socket's budget
+  bool pong_owed = false;  // a ping came while the output was over the mark
+  std::string owed_ping;   // the latest such ping's payload (at most 125 bytes)
   TimerId idle_timer = 0, close_timer = 0;
   std::vector<Task> closed_hooks;
   std::shared_ptr<void> attachment;
@@ -138,12 +157,7 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     std::weak_ptr<Conn> weak = shared_from_this();
     auto self = shared_from_this(); // the socket's callbacks own the connection until close
     sock.on_data([self](std::string_view bytes) { self->on_data(bytes); });
-    sock.on_drain([self] {
-      if (self->opts->on_drain && !self->closed) {
-        WebSocket ws = self->handle();
-        self->opts->on_drain(ws);
-      }
-    });
+    sock.on_drain([self] { self->on_drain(); });
     sock.on_stop([weak] {
       if (auto c = weak.lock()) c->start_close(ws::going_away, "server stopping");
     });
@@ -169,21 +183,82 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
       send_control(ws::ping, {});
   }
 
+  void on_drain() {
+    if (closed) return;
+    if (pong_owed) {
+      pong_owed = false;
+      send_control(ws::pong, owed_ping);
+    }
+    if (opts->on_drain && !closed) {
+      WebSocket ws = handle();
+      opts->on_drain(ws);
+    }
+  }
+
   void on_data(std::string_view bytes) {
-    if (closed || close_received) return;
+    if (closed || close_received || failed) return;
     last_seen = sock.loop().now();
     parser.feed(bytes);
+    if (!settle()) return release();
     ws::Frame f;
     for (;;) {
       auto r = parser.next(f);
-      if (r == ws::FrameParser::Result::need_more) return;
+      if (r == ws::FrameParser::Result::need_more) break;
       if (r == ws::FrameParser::Result::error) {
         fail(parser.error_code(), parser.error_reason());
-        return;
+        break;
       }
       on_frame(f);
-      if (closed || close_received || sock.closed()) return;
+      if (closed || close_received || failed || sock.closed()) break;
     }
+    if (failed || closed) return release();
+    parser.shrink();
+    settle();
+  }
+
+  /// Charges the budget with what the buffers hold now (capacity, plus `extra` bytes held
+  /// elsewhere for this connection). False, after failing with 1009, when that is too much.
+  bool settle(std::size_t extra = 0) {
+    if (failed || closed) return false;
+    const std::size_t held = parser.capacity() + msg.capacity() + extra;
+    if (held == charged) return true;
+    const auto delta = static_cast<std::ptrdiff_t>(held) - static_cast<std::ptrdiff_t>(charged);
+    charged = held;
+    if (sock.charge(delta) || delta < 0) return true;
+    fail(ws::too_big, over_budget_reason);
+    return false;
+  }
+
+  /// Frees the buffers once no more frames will be read (a failure, or the end).
+  void release() {
+    parser = ws::FrameParser(opts->max_message, pmd != nullptr);
+    std::string().swap(msg);
+    if (charged) sock.charge(-static_cast<std::ptrdiff_t>(std::exchange(charged, 0)));
+  }
+
+  void end_message() {
+    msg_opcode = 0;
+    msg.clear();
+    if (msg.capacity() > kept_buffer) std::string().swap(msg);
+  }
+
+  /// Appends a fragment to the message: the buffer doubles (so many small fragments cost linear
+  /// time) but never past max_message, which std::string's own growth might pass.
+  void append_fragment(std::string_view bytes) {
+    const std::size_t need = msg.size() + bytes.size();
+    if (need > msg.capacity()) {
+      std::string grown;
+      grown.reserve(std::min(opts->max_message, std::max(need, 2 * msg.capacity())));
+      grown.append(msg);
+      msg.swap(grown);
+    }
+    msg.append(bytes);
+  }
+
+  void deliver(std::uint8_t op, std::string_view payload) {
+    WebSocket ws = handle();
+    if (op == ws::text && opts->on_message) opts->on_message(ws, payload);
+    if (op == ws::binary && opts->on_binary) opts->on_binary(ws, payload);
   }
 
   void on_frame(const ws::Frame& f) {
@@ -204,53 +279,46 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
         utf8.reset();
       }
       if (msg.size() + f.payload.size() > opts->max_message)
-        return fail(ws::too_big, "message larger than the limit");
+        return fail(ws::too_big, "message larger than the limit (max_message)");
       if (msg_compressed) {
-        msg.append(f.payload); // inflated whole at the last fragment
-        if (!f.fin) return;
-        bool too_big = false;
-        auto plain = pmd->decompress(msg, opts->max_message, too_big);
-        msg.clear();
-        if (!plain)
-          return too_big ? fail(ws::too_big, "message larger than the limit once inflated")
-                         : fail(ws::invalid_payload, "invalid permessage-deflate data");
-        if (msg_opcode == ws::text && !ws::valid_utf8(*plain))
-          return fail(ws::invalid_payload, "text message is not valid UTF-8");
-        std::uint8_t op = msg_opcode;
-        msg_opcode = 0;
-        WebSocket ws = handle();
-        if (op == ws::text && opts->on_message) opts->on_message(ws, *plain);
-        if (op == ws::binary && opts->on_binary) opts->on_binary(ws, *plain);
-        return;
+        if (!f.fin) {
+          append_fragment(f.payload); // inflated whole at the last fragment
+          return;
+        }
+        std::string_view packed = f.payload;
+        if (msg_fragmented) {
+          append_fragment(f.payload);
+          packed = msg;
+        }
+        return inflate_and_deliver(packed);
       }
       if (msg_opcode == ws::text && !utf8.feed(f.payload))
         return fail(ws::invalid_payload, "text message is not valid UTF-8");
       if (!f.fin) {
-        msg.append(f.payload);
+        append_fragment(f.payload);
         return;
       }
       if (msg_opcode == ws::text && !utf8.complete())
         return fail(ws::invalid_payload, "text message ends inside a UTF-8 sequence");
       std::string_view whole = f.payload;
       if (msg_fragmented) {
-        msg.append(f.payload);
+        append_fragment(f.payload);
         whole = msg;
       }
-      std::uint8_t op = msg_opcode;
+      const std::uint8_t op = msg_opcode;
       msg_opcode = 0;
-      WebSocket ws = handle();
-      if (op == ws::text && opts->on_message) opts->on_message(ws, whole);
-      if (op == ws::binary && opts->on_binary) opts->on_binary(ws, whole);
-      msg.clear();
+      deliver(op, whole);
+      end_message();
       return;
     }
     case ws::ping: {
-      send_control(ws::pong, f.payload);
+      answer_ping(f.payload);
       WebSocket ws = handle();
       if (opts->on_ping) opts->on_ping(ws, f.payload);
       return;
     }
     case ws::pong: {
+      // Solicited or not, a pong only shows the peer is alive (last_seen, for the idle timer).
       WebSocket ws = handle();
       if (opts->on_pong) opts->on_pong(ws, f.payload);
       return;
@@ -285,41 +353,98 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     }
   }
 
+  void inflate_and_deliver(std::string_view packed) {
+    std::string plain;
+    switch (pmd->decompress(packed, opts->max_message, plain)) {
+    case ws::PerMessageDeflate::Status::ok:
+      break;
+    case ws::PerMessageDeflate::Status::too_big:
+      return fail(ws::too_big, "message larger than the limit (max_message) once inflated");
+    case ws::PerMessageDeflate::Status::invalid:
+      return fail(ws::invalid_payload, "invalid permessage-deflate data");
+    case ws::PerMessageDeflate::Status::over_budget:
+      return fail(ws::too_big, "compression state would take the connection over its memory "
+                               "budget (HttpOptions::max_connection_memory)");
+    case ws::PerMessageDeflate::Status::no_memory:
+      return fail(ws::internal_error, "compression state could not be allocated");
+    }
+    // The compressed bytes are done with; the inflated message counts while the app has it.
+    if (msg_fragmented) {
+      msg.clear();
+      if (msg.capacity() > kept_buffer) std::string().swap(msg);
+    }
+    if (!settle(plain.capacity())) return;
+    if (msg_opcode == ws::text && !ws::valid_utf8(plain))
+      return fail(ws::invalid_payload, "text message is not valid UTF-8");
+    const std::uint8_t op = msg_opcode;
+    msg_opcode = 0;
+    deliver(op, plain);
+    end_message();
+  }
+
+  void answer_ping(std::string_view payload) {
+    if (closed || close_sent || failed) return;
+    // §5.5.3 lets us answer only the most recent ping: while the output waits above the
+    // high-water mark (a peer that pings and does not read), no pong is queued; one goes out
+    // for the latest ping when the socket drains.
+    if (sock.buffered() >= sock.high_water()) {
+      pong_owed = true;
+      owed_ping.assign(payload.substr(0, 125));
+      return;
+    }
+    pong_owed = false;
+    send_control(ws::pong, payload);
+  }
+
   void send_control(std::uint8_t op, std::string_view payload) {
-    if (closed || close_sent) return;
+    if (closed || close_sent || failed) return;
     std::string out;
     ws::encode_frame(out, op, payload.substr(0, 125));
     sock.write(std::move(out));
   }
 
-  SendResult send_message(std::uint8_t op, std::string_view payload) {
-    std::string out;
-    if (pmd && payload.size() >= opts->compress_min && !closed && !close_sent)
-      ws::encode_frame(out, op, pmd->compress(payload), true, true);
-    else
-      ws::encode_frame(out, op, payload);
-    return send_frame(std::move(out));
+  /// Whether a message may be queued now; when not, what send returns (and, past
+  /// max_backpressure with the close policy, the connection is dropped).
+  std::optional<SendResult> refuse_send() {
+    if (closed || close_sent || failed || sock.closed()) return SendResult::closed;
+    if (sock.buffered() <= opts->max_backpressure) return std::nullopt;
+    if (opts->backpressure == BackpressurePolicy::drop) return SendResult::dropped;
+    // The peer is not reading: a close frame would wait behind everything queued, so the
+    // connection is dropped at once and the app hears 1008.
+    log_error("websocket " + hs.path + ": the peer reads too slowly (backpressure limit)");
+    if (opts->on_error) {
+      WebSocket ws = handle();
+      opts->on_error(ws, "backpressure limit");
+    }
+    close_sent = true;
+    close_code = ws::policy;
+    close_reason = "backpressure limit";
+    was_clean = false;
+    sock.abort();
+    return SendResult::closed;
   }
 
-  SendResult send_frame(std::string&& frame) {
-    if (closed || close_sent || sock.closed()) return SendResult::closed;
-    if (sock.buffered() > opts->max_backpressure) {
-      if (opts->backpressure == BackpressurePolicy::drop) return SendResult::dropped;
-      // The peer is not reading: a close frame would wait behind everything queued, so the
-      // connection is dropped at once and the app hears 1008.
-      log_error("websocket " + hs.path + ": the peer reads too slowly (backpressure limit)");
-      if (opts->on_error) {
-        WebSocket ws = handle();
-        opts->on_error(ws, "backpressure limit");
+  SendResult send_message(std::uint8_t op, std::string_view payload) {
+    if (auto no = refuse_send()) return *no; // before compressing what may be dropped
+    std::string out;
+    if (pmd && payload.size() >= opts->compress_min) {
+      std::string packed;
+      switch (pmd->compress(payload, packed)) {
+      case ws::PerMessageDeflate::Status::ok:
+        break;
+      case ws::PerMessageDeflate::Status::over_budget:
+        fail(ws::too_big, "compression state would take the connection over its memory budget "
+                          "(HttpOptions::max_connection_memory)");
+        return SendResult::closed;
+      default:
+        fail(ws::internal_error, "compression failed");
+        return SendResult::closed;
       }
-      close_sent = true;
-      close_code = ws::policy;
-      close_reason = "backpressure limit";
-      was_clean = false;
-      sock.abort();
-      return SendResult::closed;
+      ws::encode_frame(out, op, packed, true, true);
+    } else {
+      ws::encode_frame(out, op, payload);
     }
-    return sock.write(std::move(frame)) ? SendResult::sent : SendResult::backpressure;
+    return sock.write(std::move(out)) ? SendResult::sent : SendResult::backpressure;
   }
 
   void start_close(std::uint16_t code, std::string_view reason) {
@@ -337,13 +462,17 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
   }
 
   void fail(std::uint16_t code, std::string_view why) {
-    if (closed) return;
+    if (closed || failed) return;
+    failed = true;
     log_error("websocket " + hs.path + ": " + std::string(why) + "; closing with " +
               std::to_string(code));
     if (opts->on_error) {
       WebSocket ws = handle();
       opts->on_error(ws, why);
     }
+    // The buffers may still be in the app's hands (a send from on_message can fail): they are
+    // freed once on_data unwinds, but no longer count, so that the close frame fits the budget.
+    if (charged) sock.charge(-static_cast<std::ptrdiff_t>(std::exchange(charged, 0)));
     if (!close_sent) {
       std::string out;
       ws::encode_frame(out, ws::close, ws::close_payload(code, why));
@@ -373,6 +502,10 @@ struct WebSocket::Conn : std::enable_shared_from_this<WebSocket::Conn> {
     hooks.swap(closed_hooks);
     for (Task& t : hooks)
       t();
+    // Handles may outlive the connection: they keep none of its buffers or zlib state.
+    release();
+    pmd.reset();
+    std::string().swap(owed_ping);
   }
 };
 
@@ -386,7 +519,8 @@ SendResult WebSocket::send_binary(std::string_view bytes) const {
 
 SendResult WebSocket::send_frame(std::string_view frame) const {
   if (!conn_) return SendResult::closed;
-  return conn_->send_frame(std::string(frame));
+  if (auto no = conn_->refuse_send()) return *no; // before copying what may be dropped
+  return conn_->sock.write(frame) ? SendResult::sent : SendResult::backpressure;
 }
 
 void WebSocket::ping(std::string_view payload) const {
@@ -464,8 +598,10 @@ Response upgrade(Env& env, const std::shared_ptr<const WebSocketOptions>& opts) 
   std::optional<ws::DeflateParams> deflate;
   if (opts->compression)
     if (auto offers = env["HTTP_SEC_WEBSOCKET_EXTENSIONS"]; !offers.empty())
-      if ((deflate = ws::negotiate_deflate(offers)))
+      if (auto offer = ws::negotiate_deflate(offers)) {
+        deflate = ws::answer_deflate(*offer, opts->deflate);
         headers.add("Sec-WebSocket-Extensions", ws::deflate_response(*deflate));
+      }
   auto conn = std::make_shared<WebSocket::Conn>(opts, std::move(hs), deflate);
   return {101, std::move(headers), hijack([conn](Socket s) { conn->start(std::move(s)); })};
 }

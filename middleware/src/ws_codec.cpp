@@ -2,6 +2,7 @@
 // masked, server frames are not.
 #include <lithe/mw/ws_codec.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace lithe::mw::ws {
@@ -12,14 +13,37 @@ bool valid_close_code(std::uint16_t code) noexcept {
 }
 
 void FrameParser::feed(std::string_view bytes) {
-  if (at_ > 0 && at_ == buf_.size()) {
+  if (at_ == buf_.size()) {
     buf_.clear();
     at_ = 0;
-  } else if (at_ > 64 * 1024 && at_ * 2 > buf_.size()) {
-    buf_.erase(0, at_); // compact once the consumed prefix dominates
+  }
+  if (buf_.size() + bytes.size() <= buf_.capacity()) {
+    buf_.append(bytes);
+    return;
+  }
+  // The buffer must move or compact: keep only the unparsed bytes. Growth doubles, so a frame
+  // fed a byte at a time costs O(n), but stops at the frame's announced end, so a large frame
+  // costs its size and not twice it (the budget counts capacity).
+  const std::size_t unparsed = buf_.size() - at_, need = unparsed + bytes.size();
+  if (need <= buf_.capacity()) {
+    buf_.erase(0, at_);
+  } else {
+    std::size_t cap = std::max(need, 2 * buf_.capacity());
+    if (want_ >= need) cap = std::min(cap, want_);
+    std::string grown; // a fresh string reserves exactly; growing one in place may double
+    grown.reserve(cap);
+    grown.append(buf_, at_, unparsed);
+    buf_.swap(grown);
+  }
+  at_ = 0;
+  buf_.append(bytes);
+}
+
+void FrameParser::shrink() noexcept {
+  if (at_ == buf_.size() && buf_.capacity() > 4096) {
+    std::string().swap(buf_);
     at_ = 0;
   }
-  buf_.append(bytes);
 }
 
 FrameParser::Result FrameParser::next(Frame& out) {
@@ -54,7 +78,11 @@ FrameParser::Result FrameParser::next(Frame& out) {
   }
   if (control && len > 125) return fail(protocol_error, "control frame over 125 bytes");
   if (len > max_payload_) return fail(too_big, "frame larger than the message limit");
-  if (avail < head + 4 + len) return Result::need_more;
+  if (avail < head + 4 + len) {
+    want_ = head + 4 + static_cast<std::size_t>(len);
+    return Result::need_more;
+  }
+  want_ = 0;
   unsigned char mask[4];
   std::memcpy(mask, p + head, 4);
   char* payload = reinterpret_cast<char*>(p + head + 4);

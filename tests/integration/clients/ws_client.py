@@ -43,9 +43,14 @@ async def main(url, scenario):
     elif scenario == "compressed":
         async with websockets.connect(url, compression="deflate") as ws:
             print("extensions", ",".join(e.name for e in ws.extensions))
-            msg = "compress me " * 1000
-            await ws.send(msg)
-            print("roundtrip", (await ws.recv()) == msg)
+            print("answer", ws.response_headers.get("Sec-WebSocket-Extensions", ""))
+            # Alike messages, so that a peer keeping context refers back to earlier ones.
+            same = True
+            for i in range(5):
+                msg = ("compress me %d " % i) * 1000
+                await ws.send(msg)
+                same = same and (await ws.recv()) == msg
+            print("roundtrip", same)
     else:
         raise SystemExit("unknown scenario " + scenario)
 

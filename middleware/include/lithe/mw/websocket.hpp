@@ -1,11 +1,12 @@
 // WebSocket (RFC 6455) over the protocol's hijack (SPEC §7), so it runs on every backend:
 // the handshake (§4.2), em-websocket's callbacks as one aggregate of options (as uWebSockets
-// does), close handshake, ping/pong, fragmentation, UTF-8 checks, limits, idle timeout, and
-// backpressure. permessage-deflate (RFC 7692) is negotiated when `compression` is on.
+// does), close handshake, ping/pong (§5.5), fragmentation, UTF-8 checks, limits within the
+// connection's memory budget, idle timeout, backpressure, permessage-deflate (RFC 7692).
 #pragma once
 
 #include <lithe/app.hpp>
 #include <lithe/mw/ws_codec.hpp>
+#include <lithe/mw/ws_deflate.hpp>
 
 #include <chrono>
 #include <functional>
@@ -61,8 +62,12 @@ struct WebSocketOptions {
       on_close;
   /// A protocol error or a limit, before on_close (which follows with the code sent).
   std::function<void(WebSocket&, std::string_view message)> on_error;
-  std::size_t max_message = 16 << 20; // larger messages: close 1009
-  std::size_t max_backpressure = 1 << 20;
+  /// Larger messages (after inflating) close with 1009. What a message takes while it is
+  /// assembled counts against the connection's memory budget
+  /// (HttpOptions::max_connection_memory, 1 MiB): raising this may need that raised too.
+  std::size_t max_message = 256 << 10;
+  /// Unsent bytes past which `backpressure` applies.
+  std::size_t max_backpressure = 256 << 10;
   BackpressurePolicy backpressure = BackpressurePolicy::close;
   /// No frame from the peer for this long: close 1001. Zero: never.
   std::chrono::milliseconds idle_timeout{120'000};
@@ -70,6 +75,10 @@ struct WebSocketOptions {
   bool auto_ping = true;
   /// Negotiate permessage-deflate (RFC 7692) when the client offers it.
   bool compression = false;
+  /// How compression keeps its zlib state: by default none per connection (streams shared by
+  /// the loop thread, no context takeover); `.deflate = {.context_takeover = true}` for
+  /// per-connection streams, charged to the connection's memory budget.
+  ws::DeflateOptions deflate;
   /// Messages shorter than this are sent uncompressed even when compression is on.
   std::size_t compress_min = 64;
 };

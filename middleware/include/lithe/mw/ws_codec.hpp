@@ -59,6 +59,10 @@ public:
   const char* error_reason() const noexcept { return reason_; }
   /// Bytes buffered and not yet returned as frames.
   std::size_t buffered() const noexcept { return buf_.size() - at_; }
+  /// The memory the buffer holds, for the connection's budget.
+  std::size_t capacity() const noexcept { return buf_.capacity(); }
+  /// Frees a large buffer once everything in it was parsed, so an idle connection keeps none.
+  void shrink() noexcept;
 
 private:
   Result fail(std::uint16_t code, const char* reason) noexcept {
@@ -68,6 +72,7 @@ private:
   }
   std::string buf_;
   std::size_t at_ = 0;
+  std::size_t want_ = 0; // bytes from at_ to the end of the frame in progress, once known
   std::size_t max_payload_;
   bool allow_rsv1_;
   std::uint16_t code_ = 0;
