@@ -18,41 +18,49 @@ using namespace lithe::mw::ws;
 
 constexpr std::size_t limit = 1 << 20;
 
-DeflateParams negotiate(std::string_view offer) {
+DeflateParams negotiate(std::string_view offer, const DeflateOptions& options) {
   std::optional<DeflateParams> p = negotiate_deflate(offer);
   if (!p) return {};
-  // What the server answers is itself an offer it would accept, with the same terms.
-  std::optional<DeflateParams> again = negotiate_deflate(deflate_response(*p));
-  if (!again || again->server_no_context_takeover != p->server_no_context_takeover ||
-      again->client_no_context_takeover != p->client_no_context_takeover ||
-      again->server_max_window_bits != p->server_max_window_bits)
-    broken();
   if (p->server_max_window_bits < 9 || p->server_max_window_bits > 15 ||
-      p->client_max_window_bits < 9 || p->client_max_window_bits > 15)
+      p->client_max_window_bits < 8 || p->client_max_window_bits > 15)
     broken();
-  return *p;
+  // What the server answers is itself an offer it would accept, with the same terms.
+  DeflateParams agreed = answer_deflate(*p, options);
+  std::optional<DeflateParams> again = negotiate_deflate(deflate_response(agreed));
+  if (!again || again->server_no_context_takeover != agreed.server_no_context_takeover ||
+      again->client_no_context_takeover != agreed.client_no_context_takeover ||
+      again->server_max_window_bits != agreed.server_max_window_bits)
+    broken();
+  return agreed;
 }
 
 } // namespace
 
-// Input: an offer's length and text, then messages, each a 16-bit length and its bytes.
+// Input: the server's options (a byte), an offer's length and text, then messages, each a
+// 16-bit length and its bytes.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   lithe::fuzz::FuzzInput in(data, size);
-  DeflateParams params = negotiate(in.take(in.byte()));
+  std::uint8_t choice = in.byte();
+  DeflateOptions options{.context_takeover = (choice & 1) != 0,
+                         .window_bits = 9 + (choice >> 1) % 7,
+                         .mem_level = 1 + (choice >> 4) % 9};
+  DeflateParams params = negotiate(in.take(in.byte()), options);
 
-  PerMessageDeflate receiver(params);
+  PerMessageDeflate receiver(params, options);
   DeflateParams takeover = params; // a receiver that keeps context, as the sender may
   takeover.client_no_context_takeover = false;
-  PerMessageDeflate sender(params), echo(takeover);
+  takeover.client_max_window_bits = 15;
+  PerMessageDeflate sender(params, options), echo(takeover, {.context_takeover = true});
+  std::string out, packed, back;
   for (int i = 0; i < 8 && in.left() > 0; ++i) {
     std::string_view message = in.take(in.u16() % 4096);
-    bool too_big = false;
-    std::optional<std::string> out = receiver.decompress(message, limit, too_big);
-    if (out && (too_big || out->size() > limit)) broken();
+    PerMessageDeflate::Status st = receiver.decompress(message, limit, out);
+    if (st == PerMessageDeflate::Status::ok && out.size() > limit) broken();
+    if (out.size() > limit) broken(); // never grows past the limit, whatever the outcome
 
-    std::string packed = sender.compress(message);
-    std::optional<std::string> back = echo.decompress(packed, limit, too_big);
-    if (!back || *back != message) broken();
+    if (sender.compress(message, packed) != PerMessageDeflate::Status::ok) broken();
+    if (echo.decompress(packed, limit, back) != PerMessageDeflate::Status::ok || back != message)
+      broken();
   }
   return 0;
 }

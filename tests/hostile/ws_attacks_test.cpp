@@ -157,7 +157,7 @@ TEMPLATE_TEST_CASE("A ping flood from clients that never read is held to the bud
   finish(o, t);
 }
 
-TEMPLATE_TEST_CASE("A pong flood and a fragment flood cost little; fragments end in 1009",
+TEMPLATE_TEST_CASE("A pong flood and a fragment flood cost little, and fragments end in 1009",
                    "[hostile][websocket]", LITHE_BACKENDS) {
   raise_fd_limit();
   Target t("echo", TestType::name);

@@ -713,7 +713,7 @@ TEMPLATE_TEST_CASE("A slow download is not cut by the idle timeout", "[http][tim
   CHECK(got.ends_with(big_body(16000000).substr(16000000 - 100)));
 }
 
-TEMPLATE_TEST_CASE("A target that is not a path or a URL is refused; * is for OPTIONS only",
+TEMPLATE_TEST_CASE("A target that is not a path or a URL is refused, and * is for OPTIONS only",
                    "[http][hostile]", LITHE_BACKENDS) {
   TestServer s(TestType::name, conformance_app());
   expect_refused(s.port(), "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400);

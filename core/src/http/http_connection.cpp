@@ -948,6 +948,12 @@ void HttpConnection::flush() {
   // Output drained while requests still wait in the input: another round, after the others.
   if (!writing_ && phase_ == Phase::idle && in_ && !in_->empty() && !output_full())
     ctx_.schedule_flush(this);
+  // Below the mark again: a body or socket that was told to wait may write (SPEC 4.5).
+  if (!output_full()) {
+    if (ex_ && ex_->body()) ex_->body()->drained();
+    if (sock_) sock_->drained();
+    if (phase_ == Phase::closed) return;
+  }
   update_reading();
 }
 
@@ -1051,8 +1057,6 @@ void HttpConnection::on_flushed() {
   }
   if (phase_ == Phase::idle && read_timer().list == 0) ctx_.arm(read_timer(), Timeout::idle);
   if (out_ && out_->empty() && !writing_) ctx_.release_queue(std::exchange(out_, nullptr));
-  if (ex_ && ex_->body()) ex_->body()->drained();
-  if (sock_) sock_->drained();
 }
 
 void HttpConnection::start_close() {

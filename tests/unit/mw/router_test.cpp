@@ -58,7 +58,7 @@ TEST_CASE("Regex routes match the whole path and number their groups") {
   CHECK(m.get("/archive/26/11").status == 404);
 }
 
-TEST_CASE("A path with other methods is 405 with Allow; HEAD falls back to GET") {
+TEST_CASE("A path with other methods is 405 with Allow, and HEAD falls back to GET") {
   Router r;
   r.get("/thing", [](Env&) { return text("got"); });
   r.post("/thing", [](Env&) { return text("posted"); });
@@ -72,7 +72,7 @@ TEST_CASE("A path with other methods is 405 with Allow; HEAD falls back to GET")
   CHECK(m.request("DELETE", "/thing").body == "deleted");
 }
 
-TEST_CASE("Query and form params are decoded; route params win a clash") {
+TEST_CASE("Query and form params are decoded, and route params win a clash") {
   Router r;
   r.post("/search/:q",
          [](Env& env) { return text(p(env, "q") + "|" + p(env, "page") + "|" + p(env, "name")); });
@@ -83,7 +83,7 @@ TEST_CASE("Query and form params are decoded; route params win a clash") {
   CHECK(res.body == "cats|2|J\xC3\xBCrgen M");
 }
 
-TEST_CASE("Filters run around routes; halt stops at once; pass tries the next route") {
+TEST_CASE("Filters run around routes, halt stops at once, pass tries the next route") {
   Router r;
   std::vector<std::string> seen;
   r.before([&seen](Env& env) {
@@ -109,7 +109,7 @@ TEST_CASE("Filters run around routes; halt stops at once; pass tries the next ro
   CHECK(seen.size() == 4);
 }
 
-TEST_CASE("Error handlers answer per status and for exceptions; the worker lives on") {
+TEST_CASE("Error handlers answer per status and for exceptions, and the worker lives on") {
   Router r;
   r.get("/boom", [](Env&) -> Response { throw std::runtime_error("kaput"); });
   r.get("/gone", [](Env&) -> Response { mw::halt(410); });
