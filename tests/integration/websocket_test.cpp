@@ -5,6 +5,7 @@
 #include "../../apps/echo/echo.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
+#include "support/ws_client.hpp"
 
 #include <lithe/mw/ws_codec.hpp>
 
@@ -26,63 +27,17 @@ namespace {
 
 const std::string clients = std::string(LITHE_SOURCE_DIR) + "/tests/integration/clients/";
 
-std::string upgrade_request(std::string_view path = "/", std::string_view extra = "") {
-  return "GET " + std::string(path) +
-         " HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-         std::string(extra) + "\r\n";
-}
-
-/// A masked client frame; `first` carries FIN, RSV and the opcode as on the wire.
-std::string client_frame(std::uint8_t first, std::string_view payload, bool mask = true) {
-  std::string f;
-  f += static_cast<char>(first);
-  std::size_t n = payload.size();
-  const char m = mask ? char(0x80) : 0;
-  if (n < 126) {
-    f += static_cast<char>(m | static_cast<char>(n));
-  } else if (n <= 0xFFFF) {
-    f += static_cast<char>(m | 126);
-    f += static_cast<char>(n >> 8);
-    f += static_cast<char>(n & 0xFF);
-  } else {
-    f += static_cast<char>(m | 127);
-    for (int i = 7; i >= 0; --i)
-      f += static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF);
-  }
-  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
-  std::string body(payload);
-  if (mask) {
-    f.append(reinterpret_cast<const char*>(key), 4);
-    ws::apply_mask(body.data(), body.size(), key);
-  }
-  return f + body;
-}
-
 std::string text(std::string_view s, bool fin = true) {
   return client_frame((fin ? 0x80 : 0) | ws::text, s);
 }
 
-struct ServerFrame {
-  std::uint8_t opcode = 0;
-  bool fin = false;
-  bool rsv1 = false;
-  std::string payload;
-  std::uint16_t code() const {
-    return payload.size() >= 2
-               ? static_cast<std::uint16_t>(static_cast<unsigned char>(payload[0]) << 8 |
-                                            static_cast<unsigned char>(payload[1]))
-               : 0;
-  }
-};
-
-/// Connects and upgrades; the 101 head is consumed (and kept in `head` when asked).
-std::unique_ptr<RawClient> open_ws(std::uint16_t port, std::string_view path = "/",
-                                   std::string_view extra = "", std::string* head_out = nullptr) {
-  auto c = std::make_unique<RawClient>(port);
-  REQUIRE(c->send(upgrade_request(path, extra)));
-  std::string head = c->read_until("\r\n\r\n", 5s);
-  REQUIRE(head.starts_with("HTTP/1.1 101"));
+/// Connects and upgrades (support's open_ws), requiring the 101 and its accept key; the head is
+/// kept in `head` when asked.
+std::unique_ptr<RawClient> upgraded(std::uint16_t port, std::string_view path = "/",
+                                    std::string_view extra = "", std::string* head_out = nullptr) {
+  std::string head;
+  auto c = open_ws(port, path, extra, &head);
+  REQUIRE(c);
   REQUIRE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
   if (head_out) *head_out = head;
   return c;
@@ -120,28 +75,6 @@ std::string client_inflate(std::string payload) {
   out.resize(out.size() - z.avail_out);
   inflateEnd(&z);
   return out;
-}
-
-std::optional<ServerFrame> read_frame(RawClient& c, std::chrono::milliseconds within = 5s) {
-  std::string h = c.read_bytes(2, within);
-  if (h.size() < 2) return std::nullopt;
-  ServerFrame f;
-  f.fin = static_cast<unsigned char>(h[0]) & 0x80;
-  f.rsv1 = static_cast<unsigned char>(h[0]) & 0x40;
-  f.opcode = static_cast<unsigned char>(h[0]) & 0x0F;
-  std::uint64_t len = static_cast<unsigned char>(h[1]) & 0x7F;
-  if (len >= 126) {
-    std::string ext = c.read_bytes(len == 126 ? 2 : 8, within);
-    len = 0;
-    for (char b : ext)
-      len = len << 8 | static_cast<unsigned char>(b);
-  }
-  while (f.payload.size() < len) {
-    std::string piece = c.read_bytes(static_cast<std::size_t>(len) - f.payload.size(), within);
-    if (piece.empty()) return std::nullopt;
-    f.payload += piece;
-  }
-  return f;
 }
 
 /// The server's close code after `bytes`: reads frames until a close frame.
@@ -288,7 +221,7 @@ TEMPLATE_TEST_CASE("Bad handshakes get 400, 426 or a plain answer", "[ws][handsh
 TEMPLATE_TEST_CASE("Protocol violations close with 1002", "[ws][protocol]", LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app());
   auto code = [&s](const std::string& bytes) {
-    auto c = open_ws(s.port());
+    auto c = upgraded(s.port());
     return close_code_after(*c, bytes);
   };
   CHECK(code(client_frame(0x80 | 0x40 | ws::text, "rsv1")) == ws::protocol_error);
@@ -310,7 +243,7 @@ TEMPLATE_TEST_CASE("Text must be UTF-8, checked across fragments split at every 
                    LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app());
   const std::string valid = "κόσμε \xF0\x9F\x98\x80 end"; // 2-, 4-byte sequences
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   for (std::size_t cut = 1; cut < valid.size(); ++cut) {
     c->send(text(valid.substr(0, cut), false) +
             client_frame(0x80 | ws::continuation, valid.substr(cut)));
@@ -327,7 +260,7 @@ TEMPLATE_TEST_CASE("Text must be UTF-8, checked across fragments split at every 
   REQUIRE(f);
   CHECK(f->payload == valid);
   auto code = [&s](const std::string& bytes) {
-    auto c2 = open_ws(s.port());
+    auto c2 = upgraded(s.port());
     return close_code_after(*c2, bytes);
   };
   CHECK(code(text("bad \xC0\xAF overlong")) == ws::invalid_payload);
@@ -348,7 +281,7 @@ TEMPLATE_TEST_CASE("Pings are answered between fragments, and the close handshak
     if (clean) ++clean_closes;
   };
   TestServer s(TestType::name, echo::app(o));
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   c->send(text("one ", false) + client_frame(0x80 | ws::ping, "mid") +
           client_frame(ws::continuation, "two ") + client_frame(0x80 | ws::pong, "unsolicited") +
           client_frame(0x80 | ws::continuation, "three"));
@@ -373,12 +306,12 @@ TEMPLATE_TEST_CASE("Pings are answered between fragments, and the close handshak
 TEMPLATE_TEST_CASE("Messages over the limit close with 1009, even before they arrive whole",
                    "[ws][limits]", LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app(small_limits()));
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   CHECK(close_code_after(*c, text(std::string(1025, 'x'))) == ws::too_big);
-  auto c2 = open_ws(s.port());
+  auto c2 = upgraded(s.port());
   CHECK(close_code_after(*c2, text(std::string(600, 'x'), false) +
                                   client_frame(0x80, std::string(600, 'y'))) == ws::too_big);
-  auto c3 = open_ws(s.port());
+  auto c3 = upgraded(s.port());
   // Only the header of a huge frame: refused at once, without waiting for the payload.
   std::string huge = client_frame(0x80 | ws::binary, std::string(70000, 'z')).substr(0, 14);
   CHECK(close_code_after(*c3, huge) == ws::too_big);
@@ -390,7 +323,7 @@ TEMPLATE_TEST_CASE("Seeded random frames never crash the server: echo or a valid
   TestServer s(TestType::name, echo::app(small_limits()));
   std::mt19937 rng(20261124);
   for (int round = 0; round < 40; ++round) {
-    auto c = open_ws(s.port());
+    auto c = upgraded(s.port());
     std::string bytes;
     for (int k = 0; k < 5; ++k) {
       std::uint8_t first = static_cast<std::uint8_t>(rng() & 0xFF);
@@ -416,7 +349,7 @@ TEMPLATE_TEST_CASE("Seeded random frames never crash the server: echo or a valid
 
 TEMPLATE_TEST_CASE("A graceful stop closes WebSockets with 1001", "[ws][stop]", LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app());
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   c->send(text("still here"));
   REQUIRE(read_frame(*c));
   std::thread stopper([&s] { s.server().stop(); });
@@ -446,7 +379,7 @@ TEMPLATE_TEST_CASE("A peer that does not read is closed with 1008, or its messag
     };
     o.on_close = [&](mw::WebSocket&, std::uint16_t c, std::string_view, bool) { code = c; };
     TestServer s(TestType::name, mw::websocket(o));
-    auto c = open_ws(s.port());
+    auto c = upgraded(s.port());
     c->send(text("flood me")); // and never read
     if (policy == mw::BackpressurePolicy::close) {
       auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -468,14 +401,14 @@ TEMPLATE_TEST_CASE("Compression is answered with no context takeover both ways b
                    "[ws][deflate]", LITHE_BACKENDS) {
   TestServer s(TestType::name, echo::app());
   std::string head;
-  open_ws(s.port(), "/", deflate_offer, &head);
+  upgraded(s.port(), "/", deflate_offer, &head);
   CHECK(head.find("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
                   "client_no_context_takeover\r\n") != std::string::npos);
   // Dedicated streams keep context, and a smaller window is asked of the client.
   TestServer d(
       TestType::name,
       echo::app({.compression = true, .deflate = {.context_takeover = true, .window_bits = 12}}));
-  open_ws(d.port(), "/", deflate_offer, &head);
+  upgraded(d.port(), "/", deflate_offer, &head);
   CHECK(head.find("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=12\r\n") !=
         std::string::npos);
 }
@@ -486,7 +419,7 @@ TEMPLATE_TEST_CASE(
   for (bool takeover : {false, true}) {
     TestServer s(TestType::name,
                  echo::app({.compression = true, .deflate = {.context_takeover = takeover}}));
-    auto c = open_ws(s.port(), "/", deflate_offer);
+    auto c = upgraded(s.port(), "/", deflate_offer);
     const std::string frame = client_frame(0x80 | 0x40 | ws::text, std::string("\x03\x00", 2));
     REQUIRE(frame.size() == 8);
     c->send(frame);
@@ -522,13 +455,13 @@ TEMPLATE_TEST_CASE("A deflate bomb closes with 1009 once max_message is inflated
   TestServer s(TestType::name, echo::app());
   const std::string bomb = client_deflate(std::string(16 << 20, 'a')); // 16 MiB in ~16 KiB
   REQUIRE(bomb.size() < 64 * 1024);
-  auto c = open_ws(s.port(), "/", deflate_offer);
+  auto c = upgraded(s.port(), "/", deflate_offer);
   CHECK(close_code_after(*c, client_frame(0x80 | 0x40 | ws::binary, bomb)) == ws::too_big);
   // Invalid DEFLATE data is 1007, and the worker is still there for others.
-  auto g = open_ws(s.port(), "/", deflate_offer);
+  auto g = upgraded(s.port(), "/", deflate_offer);
   CHECK(close_code_after(*g, client_frame(0x80 | 0x40 | ws::text, "\xff\xff\xff\xff")) ==
         ws::invalid_payload);
-  auto n = open_ws(s.port(), "/", deflate_offer);
+  auto n = upgraded(s.port(), "/", deflate_offer);
   n->send(text("normal"));
   auto f = read_frame(*n);
   REQUIRE(f);
@@ -550,7 +483,7 @@ TEMPLATE_TEST_CASE("A flood of 1-byte continuation frames past max_message close
   const std::string piece = client_frame(ws::continuation, "y");
   for (std::size_t i = 1; i <= limit; ++i)
     flood += piece;
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   auto start = std::chrono::steady_clock::now();
   CHECK(close_code_after(*c, flood) == ws::too_big);
   CHECK(std::chrono::steady_clock::now() - start < 10s); // linear work, not quadratic
@@ -560,7 +493,7 @@ TEMPLATE_TEST_CASE("A flood of 1-byte continuation frames past max_message close
   mw::WebSocketOptions big;
   big.max_message = 4 << 20;
   TestServer b(TestType::name, echo::app(big), tight);
-  auto d = open_ws(b.port());
+  auto d = upgraded(b.port());
   d->send(flood);
   std::optional<ServerFrame> f;
   while ((f = read_frame(*d)) && f->opcode != ws::close) {
@@ -588,7 +521,7 @@ TEMPLATE_TEST_CASE("A ping flood from a peer that never reads: pongs stop at the
     }
   };
   TestServer s(TestType::name, echo::app(o));
-  auto c = open_ws(s.port());
+  auto c = upgraded(s.port());
   // A small send buffer, so that the flood backs up into the server soon. (The receive buffer
   // stays: shrunk, TCP would crawl once we read. The server's own send buffer may grow to a
   // few MB, tcp_wmem, hence 10 MB of pings.)
@@ -631,7 +564,7 @@ TEMPLATE_TEST_CASE("A ping flood from a peer that never reads: pongs stop at the
   CHECK(max_buffered <= mark + 256);
 
   // Meanwhile the same worker serves a normal client.
-  auto other = open_ws(s.port());
+  auto other = upgraded(s.port());
   other->send(text("hello"));
   auto hello = read_frame(*other);
   REQUIRE(hello);
@@ -691,7 +624,7 @@ TEMPLATE_TEST_CASE("Dedicated zlib streams that do not fit the memory budget clo
   tight.max_connection_memory = 200 * 1024; // the inflater fits, the deflater does not
   TestServer s(TestType::name,
                echo::app({.compression = true, .deflate = {.context_takeover = true}}), tight);
-  auto c = open_ws(s.port(), "/", deflate_offer);
+  auto c = upgraded(s.port(), "/", deflate_offer);
   // A short message inflates (39 KiB of state) and is echoed uncompressed.
   c->send(client_frame(0x80 | 0x40 | ws::text, client_deflate("short")));
   auto f = read_frame(*c);
