@@ -1,11 +1,7 @@
-// Static and Files (Rack::Static, Rack::Files): serve a folder. Files go out with sendfile
-// (FileRange and FileParts bodies, never read into memory); Range requests on GET get 206
-// (RFC 9110 §14.2, bounded by RangeLimits), several ranges multipart/byteranges (§14.6),
-// 416 when unsatisfiable; If-Range (§13.1.5); ETag and Last-Modified answer If-None-Match and
-// If-Modified-Since with 304; directories serve their index file; a precompressed `.gz`
-// sibling is sent to clients that accept gzip; no request reaches outside the root (`..`,
-// encoded or not, NUL bytes, symlinks that lead out: 403 or 404), nor a dotfile, nor anything
-// but a regular file (a FIFO or a device: 404, never opened for long).
+// Static and Files (Rack::Static, Rack::Files): serve a folder; bodies are FileRange/FileParts
+// that the engine sends from the file (Static reads nothing); validators and 304 (RFC 9110 §13),
+// If-Range and bounded Range requests on GET, one range or multipart/byteranges (§14); nothing
+// outside the root, no dotfiles, no FIFOs or devices. docs/static.md has the rules and the bounds.
 #pragma once
 
 #include <lithe/app.hpp>
