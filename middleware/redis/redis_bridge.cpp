@@ -1,8 +1,8 @@
 // RedisBridge: two hiredis connections on two threads of their own, so no loop thread ever
-// waits on Redis. The publisher drains a bounded queue with PUBLISH; the subscriber blocks in
-// PSUBSCRIBE's reply stream and hands each message to Hub::deliver (thread-safe). Either
-// reconnects after a pause when its connection fails; the destructor wakes the subscriber by
-// shutting its socket down.
+// waits on Redis. The publisher drains a queue bounded in messages and bytes with PUBLISH; the
+// subscriber blocks in PSUBSCRIBE's reply stream and hands each message to Hub::deliver
+// (thread-safe). Either reconnects after a pause when its connection fails; the destructor wakes
+// the subscriber by shutting its socket down.
 #include <lithe/mw/redis_bridge.hpp>
 
 #include <lithe/log.hpp>
@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <pthread.h>
@@ -37,6 +38,11 @@ Reply command(redisContext* c, const char* fmt, std::string_view a, std::string_
 
 std::string_view view(const redisReply* r) {
   return r && r->type == REDIS_REPLY_STRING ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+/// What a queued message holds in memory, as RedisOptions::max_queued_bytes counts it.
+std::size_t footprint(const HubMessage& m) {
+  return m.topic.size() + m.data.size() + m.event.size() + m.frame.size();
 }
 
 } // namespace
@@ -94,18 +100,28 @@ bool RedisBridge::wait_connected(std::chrono::milliseconds timeout) {
 }
 
 RedisStats RedisBridge::stats() const noexcept {
-  return {published_.load(), received_.load(), dropped_.load(), reconnects_.load()};
+  RedisStats s{published_.load(), received_.load(), dropped_.load(), reconnects_.load()};
+  std::lock_guard lock(mu_);
+  s.queued = queue_.size() + in_flight_;
+  s.queued_bytes = queued_bytes_;
+  return s;
 }
 
 bool RedisBridge::enqueue(HubMessage&& m) {
+  const std::size_t bytes = footprint(m);
   {
     std::lock_guard lock(mu_);
-    if (queue_.size() >= opts_.max_queued) {
+    // The message being sent still counts: its memory is held until Redis acknowledged it.
+    if (queue_.size() + in_flight_ >= opts_.max_queued ||
+        bytes > opts_.max_queued_bytes - std::min(queued_bytes_, opts_.max_queued_bytes)) {
       if (dropped_.fetch_add(1) == 0)
-        log_error("RedisBridge: the publish queue is full (Redis unreachable?); dropping");
+        log_error("RedisBridge: the publish queue is full (" + std::to_string(opts_.max_queued) +
+                  " messages or " + std::to_string(opts_.max_queued_bytes) +
+                  " bytes; Redis unreachable or slow?); dropping publishes");
       return false;
     }
     queue_.push_back(std::move(m));
+    queued_bytes_ += bytes;
   }
   cv_.notify_all();
   return true;
@@ -161,11 +177,14 @@ void RedisBridge::publisher() {
     if (queue_.empty()) return; // stopping, all sent
     HubMessage m = std::move(queue_.front());
     queue_.pop_front();
+    in_flight_ = 1;
     lock.unlock();
     std::string channel = opts_.prefix + m.topic;
     Reply r = command(c.get(), "PUBLISH %b %b", channel, encode(m));
     lock.lock();
+    in_flight_ = 0;
     if (r && r->type != REDIS_REPLY_ERROR) {
+      queued_bytes_ -= footprint(m);
       published_.fetch_add(1);
       continue;
     }

@@ -29,6 +29,18 @@ Headers sse_headers() {
           {"X-Accel-Buffering", "no"}};
 }
 
+bool send_event(const DeferrableBody& out, const SseEvent& event, std::size_t max_buffered,
+                SlowClient slow_client) {
+  if (out.closed()) return false;
+  if (out.buffered() > max_buffered) {
+    if (slow_client == SlowClient::skip) return true;
+    out.fail(); // dropped: it reconnects (with Last-Event-ID where the events have ids)
+    return false;
+  }
+  out.write(format_sse(event));
+  return true; // written, even above the high-water mark: max_buffered is the bound here
+}
+
 EventChannel::EventChannel(Hub& hub, std::string topic, std::size_t history)
     : hub_(hub), topic_(std::move(topic)), history_(history) {}
 
@@ -71,14 +83,9 @@ void EventChannel::start(DeferrableBody out, std::shared_ptr<const SseOptions> o
   Subscription sub = hub_.subscribe(topic_, [out, opts, replayed](const HubMessage& m) {
     if (out.closed()) return false;
     if (m.id != 0 && m.id <= *replayed) return true;
-    if (out.buffered() > opts->max_buffered) {
-      if (opts->slow_client == SlowClient::skip) return true;
-      out.fail(); // dropped: it reconnects with Last-Event-ID
-      return false;
-    }
     std::string id = m.id ? std::to_string(m.id) : std::string();
-    out.write(format_sse({.event = m.event, .data = m.data, .id = id}));
-    return true;
+    return send_event(out, {.event = m.event, .data = m.data, .id = id}, opts->max_buffered,
+                      opts->slow_client);
   });
   {
     std::lock_guard lock(mu_);

@@ -1,6 +1,7 @@
 // The hub and the WebSocket apps built on it (apps/adder, apps/broadcast), over real sockets
-// on every backend: a subprotocol negotiated with a real client, and a broadcast that crosses
-// worker threads and forgets closed connections.
+// on every backend: a subprotocol negotiated with a real client, a broadcast that crosses
+// worker threads and forgets closed connections, and an event stream that does not read
+// dropped while the others keep receiving.
 #include "../../apps/adder/app.hpp"
 #include "../../apps/broadcast/app.hpp"
 #include "support/backends.hpp"
@@ -95,4 +96,43 @@ TEMPLATE_TEST_CASE("A hub broadcast reaches every subscriber on every worker, on
   while (hub.subscribers("room") > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(2ms);
   CHECK(hub.subscribers("room") == 0);
+}
+
+TEMPLATE_TEST_CASE("lithe-broadcast drops an event stream that does not read, and the others "
+                   "keep receiving",
+                   "[sse][hub][backpressure]", LITHE_BACKENDS) {
+  mw::Hub hub;
+  // A budget far above what the test sends: only the slow-client policy may end the stream.
+  HttpOptions http;
+  http.max_connection_memory = 256 << 20;
+  TestServer s(TestType::name, broadcast::app(hub), http);
+  RawClient sleeper(s.port()); // never reads, so its receive window never grows
+  sleeper.send(get("/events/flood"));
+  REQUIRE(sleeper.read_until(": connected\n\n").ends_with(": connected\n\n"));
+  RawClient reader(s.port());
+  reader.send(get("/events/flood"));
+  REQUIRE(reader.read_until(": connected\n\n").ends_with(": connected\n\n"));
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (hub.subscribers("flood") < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  REQUIRE(hub.subscribers("flood") == 2);
+
+  // One 32 KiB event at a time, each read by the reader before the next: the sleeper's backlog
+  // passes the 256 KiB mark once the kernel's buffers are full, a few MiB at most.
+  const std::string big(32 * 1024, 'z');
+  std::size_t sent = 0;
+  for (int i = 0; hub.subscribers("flood") == 2 && sent < (64u << 20); ++i) {
+    const std::string end = "#" + std::to_string(i) + "\n\n";
+    hub.publish("flood", big + end.substr(0, end.size() - 2));
+    REQUIRE(reader.read_until(end).ends_with(end));
+    sent += big.size();
+  }
+  INFO(sent << " bytes sent before the sleeper was dropped");
+  CHECK(hub.subscribers("flood") == 1);
+  CHECK(sent < (16u << 20));
+  // Its stream ends: the connection closes once what was queued for it is out.
+  CHECK(sleeper.closed_by_peer(10s));
+  hub.publish("flood", "still here");
+  CHECK(reader.read_until("data: still here\n\n").ends_with("data: still here\n\n"));
+  CHECK(hub.subscribers("flood") == 1);
 }

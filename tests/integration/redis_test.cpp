@@ -1,6 +1,7 @@
 // The Hub's Redis bridge against a real redis-server that each test starts on a Unix socket
 // of its own: a publish on one server reaches the subscribers of another, a foreign
-// redis-cli PUBLISH arrives as text, and a Redis restart loses nothing queued meanwhile.
+// redis-cli PUBLISH arrives as text, a Redis restart loses nothing queued meanwhile, and the
+// queue meanwhile is bounded in messages and in bytes.
 #include "../../apps/broadcast/app.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
@@ -180,6 +181,70 @@ TEST_CASE("A full queue drops a publish and says so", "[hub][redis]") {
   CHECK(hub.publish("t", "3") == 0);
   CHECK(bridge.stats().dropped == 1);
   CHECK_FALSE(bridge.connected());
+}
+
+TEST_CASE("The publish queue is bounded in bytes: what would pass the bound is dropped, the "
+          "rest arrives once Redis is back",
+          "[hub][redis]") {
+  RedisServer redis;
+  mw::Hub hub;
+  mw::RedisBridge bridge(
+      hub, {.url = redis.url(), .max_queued_bytes = 32 * 1024, .reconnect_delay = 50ms});
+  REQUIRE(bridge.wait_connected(5s));
+  TestServer s("epoll", broadcast::app(hub));
+  auto sub = listen(s.port(), "big");
+
+  redis.stop();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (bridge.connected() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  REQUIRE_FALSE(bridge.connected());
+  // Each counts its topic and data: 10,003 bytes. Three fit in 32 KiB, a fourth does not,
+  // though the count (10,000 by default) is far from full; a small one still fits.
+  const std::string a(10000, 'a'), b(10000, 'b'), c(10000, 'c'), d(10000, 'd');
+  CHECK(hub.publish("big", a) == 1);
+  CHECK(hub.publish("big", b) == 1);
+  CHECK(hub.publish("big", c) == 1);
+  CHECK(hub.publish("big", d) == 0);
+  CHECK(hub.publish("big", "small") == 1);
+  mw::RedisStats st = bridge.stats();
+  CHECK(st.dropped == 1);
+  CHECK(st.queued == 4);
+  CHECK(st.queued_bytes == 3 * 10003 + 8);
+
+  redis.start();
+  REQUIRE(bridge.wait_connected(10s));
+  std::string got = sub->read_until("data: small\n\n");
+  CHECK(got.ends_with("data: small\n\n"));
+  const std::size_t at_a = got.find("data: " + a), at_b = got.find("data: " + b),
+                    at_c = got.find("data: " + c);
+  CHECK(at_a < at_b);
+  CHECK(at_b < at_c);
+  CHECK(at_c != std::string::npos);
+  CHECK(got.find(d) == std::string::npos);
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (bridge.stats().queued_bytes > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(bridge.stats().queued == 0);
+  CHECK(bridge.stats().queued_bytes == 0);
+  CHECK(bridge.stats().dropped == 1);
+}
+
+TEST_CASE("The byte bound is exact, and a message larger than it is dropped even into an "
+          "empty queue",
+          "[hub][redis]") {
+  mw::Hub hub;
+  mw::RedisBridge bridge(hub, {.url = "unix:/nonexistent/redis.sock", .max_queued_bytes = 1024});
+  CHECK(hub.publish("t", std::string(1020, 'x')) == 1); // 1 + 1020 bytes
+  CHECK(hub.publish("t", "xy") == 1);                   // 1024: exactly full
+  CHECK(hub.publish("t", "") == 0);                     // a topic alone is one byte too many
+  CHECK(bridge.stats().dropped == 1);
+  CHECK(bridge.stats().queued_bytes == 1024);
+  mw::Hub other;
+  mw::RedisBridge small(other, {.url = "unix:/nonexistent/redis.sock", .max_queued_bytes = 10});
+  CHECK(other.publish("t", std::string(64, 'x')) == 0);
+  CHECK(small.stats().dropped == 1);
+  CHECK(small.stats().queued_bytes == 0);
 }
 
 TEST_CASE("A Redis URL in neither form is refused with a message naming it", "[hub][redis]") {

@@ -111,3 +111,72 @@ TEST_CASE("CommonLogger logs the path it saw, before inner middleware rewrote it
   req.get("/api/users");
   CHECK(cap.read().find("\"GET /api/users HTTP/1.1\" 200 2 ") != std::string::npos);
 }
+
+TEST_CASE("CommonLogger escapes quotes, backslashes and control bytes as Apache does") {
+  Capture cap;
+  MockRequest req(stack(
+      [](Env&) -> Response {
+        return {200, {}, "ok"};
+      },
+      cap.fds[1], mw::LogFormat::common));
+  // A target that tries to close the quoted request and forge a second line.
+  req.request("GET",
+              "/a\"b\\c\n127.0.0.1 - - [x] \"GET /admin HTTP/1.1\" 200 1 0.0\r\t\x01\x7f\xff",
+              {.remote_addr = "10.0.0.1\n", .lint = false});
+  std::string line = cap.read();
+  CHECK(line == line.substr(0, line.find('\n') + 1)); // one line
+  CHECK(line.starts_with("10.0.0.1\\n - - ["));
+  CHECK(
+      line.find(
+          R"("GET /a\"b\\c\n127.0.0.1 - - [x] \"GET /admin HTTP/1.1\" 200 1 0.0\r\t\x01\x7f\xff HTTP/1.1" 200 2 )") !=
+      std::string::npos);
+}
+
+TEST_CASE("CommonLogger escapes the method, query and protocol too") {
+  Capture cap;
+  MockRequest req(stack(
+      [](Env&) -> Response {
+        return {204, {}, {}};
+      },
+      cap.fds[1], mw::LogFormat::common));
+  req.request("GE\"T", "/p?q=\"1\"\x02", {.protocol = "HTTP/1.1\" 500", .lint = false});
+  std::string line = cap.read();
+  CHECK(line.find(R"("GE\"T /p?q=\"1\"\x02 HTTP/1.1\" 500" 204 - )") != std::string::npos);
+}
+
+TEST_CASE("CommonLogger's JSON stays one valid line for any bytes: controls escaped, broken "
+          "UTF-8 as \\xhh text") {
+  Capture cap;
+  MockRequest req(stack(
+      [](Env&) -> Response {
+        return {200, {}, ""};
+      },
+      cap.fds[1], mw::LogFormat::json));
+  req.request("GET", "/caf\xc3\xa9/\"\\\n\x7f\xff\xc3(\xed\xa0\x80\xf0\x9f\x98\x80?a=\x01",
+              {.lint = false});
+  std::string line = cap.read();
+  CHECK(line == line.substr(0, line.find('\n') + 1));
+  CHECK(line.find(R"("path":"/caf)"
+                  "\xc3\xa9"
+                  R"(/\"\\\u000a\u007f\\xff\\xc3(\\xed\\xa0\\x80)"
+                  "\xf0\x9f\x98\x80"
+                  R"(")") != std::string::npos);
+  CHECK(line.find(R"("query":"a=\u0001")") != std::string::npos);
+}
+
+TEST_CASE("CommonLogger logs a path an outer middleware rewrote into its own string") {
+  Capture cap;
+  App logged = stack(
+      [](Env&) -> Response {
+        return {200, {}, "ok"};
+      },
+      cap.fds[1], mw::LogFormat::common);
+  // Not a view into the request's target: the logger keeps its own copy of it.
+  App rewrite = [&logged](Env& env) {
+    env.set_path(env.keep("/rewritten/" + std::string(env.path().substr(1))));
+    return logged(env);
+  };
+  MockRequest req(rewrite);
+  req.get("/x");
+  CHECK(cap.read().find("\"GET /rewritten/x HTTP/1.1\" 200 2 ") != std::string::npos);
+}

@@ -1,8 +1,9 @@
 // CommonLogger: one line per request in Apache's Common Log Format (as Rack::CommonLogger
 // writes it, with the duration appended) or as JSON lines. The line is written when the
 // response ended (env.on_finished, SPEC 6.3), so late, streaming and upgraded responses are
-// logged with their real status, bytes and duration. Lines go to a background writer thread:
-// the loop never blocks on the log's file descriptor.
+// logged with their real status, bytes and duration. Fields from the request are escaped
+// (Apache's mod_log_config rules; JSON strings), so no request forges a line. Lines go to a
+// background writer thread: the loop never blocks on the log's file descriptor.
 #pragma once
 
 #include <lithe/app.hpp>

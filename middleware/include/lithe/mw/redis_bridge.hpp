@@ -24,17 +24,23 @@ struct RedisOptions {
   std::string url = "redis://127.0.0.1:6379";
   /// Channel names are prefix + topic; the bridge subscribes to prefix + "*".
   std::string prefix = "lithe:";
-  /// Publishes held while Redis is unreachable; beyond this, publish drops and says so.
+  /// Publishes held while Redis is unreachable (or slower than the publishers), bounded both by
+  /// count and by bytes (a message counts its topic, data and event name); a publish that
+  /// would pass either bound is dropped: Hub::publish returns 0, stats().dropped counts it and
+  /// the first drop is logged.
   std::size_t max_queued = 10000;
+  std::size_t max_queued_bytes = 16 << 20;
   /// Pause between reconnection attempts.
   std::chrono::milliseconds reconnect_delay{200};
 };
 
 struct RedisStats {
-  long published = 0;  // PUBLISH commands Redis acknowledged
-  long received = 0;   // messages from Redis delivered to this hub
-  long dropped = 0;    // publishes refused because the queue was full
-  long reconnects = 0; // connections lost and made again
+  long published = 0;           // PUBLISH commands Redis acknowledged
+  long received = 0;            // messages from Redis delivered to this hub
+  long dropped = 0;             // publishes refused because the queue was full
+  long reconnects = 0;          // connections lost and made again
+  std::size_t queued = 0;       // publishes waiting for Redis now (the one being sent included)
+  std::size_t queued_bytes = 0; // their bytes, as max_queued_bytes counts them
 };
 
 class RedisBridge {
@@ -74,6 +80,8 @@ private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<HubMessage> queue_; // under mu_
+  std::size_t in_flight_ = 0;    // under mu_: 1 while the publisher sends one it popped
+  std::size_t queued_bytes_ = 0; // under mu_: queue_ and the one in flight
   bool stopping_ = false;        // under mu_
   bool subscribed_ = false;      // under mu_
   bool publishing_ = false;      // under mu_

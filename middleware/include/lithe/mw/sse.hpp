@@ -1,6 +1,7 @@
 // Server-Sent Events (the WHATWG HTML "server-sent events" format): text/event-stream with
 // event, id, retry and multi-line data, comment heartbeats, Last-Event-ID replay from a
-// bounded history, and a policy for clients that read too slowly. An EventChannel is one
+// bounded history, and a policy for clients that read too slowly (send_event, for any stream
+// fed from a Hub). An EventChannel is one
 // topic: it keeps the history and fans out through a Hub, so it works across worker threads
 // and beside WebSocket subscribers of the same topic.
 #pragma once
@@ -35,6 +36,14 @@ enum class SlowClient {
   drop, // end its stream (it reconnects with Last-Event-ID and gets the history)
   skip, // skip events until it catches up
 };
+
+/// Writes one event to a subscriber's stream under the slow-client policy, for every stream
+/// fed from a Hub (EventChannel, lithe-broadcast): once `out` holds more than `max_buffered`
+/// unsent bytes, the event is skipped (SlowClient::skip) or the stream is ended with fail()
+/// (SlowClient::drop) so that the client reconnects. Returns false once the stream is closed,
+/// which is what a Hub::Delivery returns to unsubscribe. On the stream's loop.
+bool send_event(const DeferrableBody& out, const SseEvent& event, std::size_t max_buffered,
+                SlowClient slow_client);
 
 struct SseOptions {
   std::chrono::milliseconds heartbeat{15'000}; // a ": ping" comment; zero: none

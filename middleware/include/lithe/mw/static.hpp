@@ -1,22 +1,30 @@
-// Static and Files (Rack::Static, Rack::Files): serve a folder. Files go out with sendfile
-// (a FileRange body); Range requests get 206 (one range) or multipart/byteranges (several)
-// and 416 when unsatisfiable; ETag and Last-Modified answer If-None-Match and
-// If-Modified-Since with 304; directories serve their index file; a precompressed `.gz`
-// sibling is sent to clients that accept gzip; no request reaches outside the root (`..`,
-// encoded or not, NUL bytes, symlinks that lead out: 403 or 404).
+// Static and Files (Rack::Static, Rack::Files): serve a folder; bodies are FileRange/FileParts
+// that the engine sends from the file (Static reads nothing); validators and 304 (RFC 9110 §13),
+// If-Range and bounded Range requests on GET, one range or multipart/byteranges (§14); nothing
+// outside the root, no dotfiles, no FIFOs or devices. docs/static.md has the rules and the bounds.
 #pragma once
 
 #include <lithe/app.hpp>
+#include <lithe/mw/byte_ranges.hpp>
 
 #include <string>
 
 namespace lithe::mw {
 
 struct StaticOptions {
-  std::string root = ".";
+  /// The folder to serve. Required: there is no default (a server that serves its working
+  /// directory publishes its sources and secrets); files() throws std::invalid_argument
+  /// when it is empty and std::runtime_error when it cannot be opened.
+  std::string root;
   std::string index = "index.html"; // served for a directory; "" for none
   bool gzip_siblings = true;        // serve file.gz for file when the client accepts gzip
   std::string cache_control;        // e.g. "public, max-age=3600"; "" for none
+  /// Serve paths with a segment that starts with "." (.git, .env, .htpasswd, .well-known).
+  /// Off, such a path is 404, as if it were not there.
+  bool dotfiles = false;
+  /// How many ranges one request may ask for (docs/static.md); {.max_ranges = 0} turns
+  /// Range off and stops announcing Accept-Ranges.
+  RangeLimits ranges;
 };
 
 /// An App serving `options.root`: 404 for what is not there.
