@@ -303,10 +303,11 @@ void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t 
     return;
   }
   // A chunked body already gathered into the exchange: its parsed framing and data bytes
-  // past the head are dropped now, so a flood of small chunks holds nothing here.
-  std::size_t cut = 0; // bytes of [start + keep, pos) dropped
-  if (ex_ && ex_->body_copied && phase_ == Phase::reading && pos > start + ex_->keep)
-    cut = pos - start - ex_->keep;
+  // past the head are dropped now, so a flood of small chunks holds nothing here. The last 4
+  // parsed bytes stay: the request's end is checked for its CRLFs (line_ends_fault).
+  std::size_t cut = 0; // bytes of [start + keep, pos - 4) dropped
+  if (ex_ && ex_->body_copied && phase_ == Phase::reading && pos > start + ex_->keep + 4)
+    cut = pos - start - ex_->keep - 4;
   if (own) {
     in_->erase(0, start);
     if (cut) in_->erase(ex_->keep, cut);
@@ -314,7 +315,7 @@ void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t 
     if (!in_) in_ = ctx_.acquire_input();
     if (cut) {
       in_->assign(buf + start, ex_->keep);
-      in_->append(buf + pos, len - pos);
+      in_->append(buf + pos - 4, len - pos + 4);
     } else {
       in_->assign(buf + start, len - start);
     }

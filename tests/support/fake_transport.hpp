@@ -1,6 +1,7 @@
-// A Transport with no socket, for the fuzz targets that drive the real HTTP/1.1 engine
-// (http_request_fuzz, chunked_fuzz): the harness plays the backend of transport.hpp (SPEC §10),
-// feeding reads and answering writes and close, and traps when the engine breaks its side.
+// A Transport with no socket, for the fuzz targets (http_request_fuzz, chunked_fuzz) and the
+// engine's unit tests (tests/unit/http_engine_test.cpp), which drive the real HTTP/1.1 engine:
+// the harness plays the backend of transport.hpp (SPEC §10), feeding reads and answering
+// writes and close, and traps when the engine breaks its side.
 #pragma once
 
 #include <lithe/http.hpp>
@@ -34,6 +35,14 @@ public:
   /// try_write takes at most `cap` bytes a call (0: all), so with a cap the background
   /// write() and its on_write_done run too.
   void set_write_cap(std::size_t cap) noexcept { write_cap_ = cap; }
+  /// Keep what the engine writes (tests read it back; fuzzing only counts it).
+  void set_capture(bool on) noexcept { capture_ = on; }
+  /// A background write stays in flight until the harness lets it complete (a peer that
+  /// does not read).
+  void set_hold_writes(bool on) noexcept { hold_ = on; }
+  const std::string& output() const noexcept { return output_; }
+  bool paused() const noexcept { return paused_; }
+  bool writing() const noexcept { return writing_; }
 
   Loop& loop() noexcept override { return loop_; }
 
@@ -45,6 +54,11 @@ public:
       total += iov[i].iov_len;
     std::size_t n = write_cap_ ? std::min(total, write_cap_) : total;
     written_ += n;
+    for (int i = 0, left = static_cast<int>(n); capture_ && i < iovcnt && left > 0; ++i) {
+      int take = std::min(left, static_cast<int>(iov[i].iov_len));
+      output_.append(static_cast<const char*>(iov[i].iov_base), static_cast<std::size_t>(take));
+      left -= take;
+    }
     return n;
   }
 
@@ -104,9 +118,14 @@ public:
         closed(CloseReason::done);
         continue;
       }
-      if (!writing_) return;
+      if (!writing_ || hold_) return;
       complete_write();
     }
+  }
+
+  /// Lets a held background write complete (the peer read it).
+  void release_write() {
+    if (writing_) complete_write();
   }
 
   /// Ends the connection from the backend's side (a reset, or the stop deadline), unless
@@ -123,6 +142,7 @@ private:
       at += v.iov_len;
     }
     written_ += at;
+    if (capture_) output_ += snapshot_;
     writing_ = false;
     handler_->on_write_done({});
   }
@@ -137,6 +157,9 @@ private:
   TransportHandler* handler_ = nullptr;
   std::size_t write_cap_ = 0;
   std::size_t written_ = 0;
+  std::string output_;
+  bool capture_ = false;
+  bool hold_ = false;
   std::vector<iovec> in_flight_;
   std::string snapshot_;
   bool writing_ = false;
