@@ -27,9 +27,12 @@ DeflateParams negotiate(std::string_view offer, const DeflateOptions& options) {
   // What the server answers is itself an offer it would accept, with the same terms.
   DeflateParams agreed = answer_deflate(*p, options);
   std::optional<DeflateParams> again = negotiate_deflate(deflate_response(agreed));
+  // A window the client did not ask about is not named (RFC 7692 §7.1.2.1): the server may
+  // still use a smaller one, which any client's inflater takes.
+  int named = p->server_max_window_bits_offered ? agreed.server_max_window_bits : 15;
   if (!again || again->server_no_context_takeover != agreed.server_no_context_takeover ||
       again->client_no_context_takeover != agreed.client_no_context_takeover ||
-      again->server_max_window_bits != agreed.server_max_window_bits)
+      again->server_max_window_bits != named || agreed.server_max_window_bits > named)
     broken();
   return agreed;
 }
