@@ -9,6 +9,8 @@
 //   ws-fragments PORT CONNS SECONDS    1-byte continuation frames without end
 //   range PORT PATH CONNS SECONDS      GET PATH with 16 overlapping ranges, never read
 //   silent PORT CONNS SECONDS          connections that say nothing
+#include "ws_wire.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -22,7 +24,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
-#include <zlib.h>
 
 namespace {
 
@@ -58,23 +59,10 @@ int open_one(int port, int rcvbuf) {
   return fd;
 }
 
-/// A masked client frame with a zero mask (the payload goes as it is).
+/// A client frame with a zero mask (the payload goes as it is).
 std::string frame(unsigned char first, const std::string& payload) {
-  std::string f(1, static_cast<char>(first));
-  std::size_t n = payload.size();
-  if (n < 126) {
-    f += static_cast<char>(0x80 | n);
-  } else if (n <= 0xFFFF) {
-    f += static_cast<char>(0x80 | 126);
-    f += static_cast<char>(n >> 8);
-    f += static_cast<char>(n & 0xFF);
-  } else {
-    f += static_cast<char>(0x80 | 127);
-    for (int i = 7; i >= 0; --i)
-      f += static_cast<char>((static_cast<unsigned long long>(n) >> (8 * i)) & 0xFF);
-  }
-  f.append(4, '\0');
-  return f + payload;
+  static const unsigned char zero[4] = {0, 0, 0, 0};
+  return lithe::wire::masked_frame(first, payload, zero);
 }
 
 std::string upgrade(bool deflate) {
@@ -82,28 +70,6 @@ std::string upgrade(bool deflate) {
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      "Sec-WebSocket-Version: 13\r\n") +
          (deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "") + "\r\n";
-}
-
-/// `n` zero bytes as raw DEFLATE with a sync flush, the 00 00 ff ff tail removed (RFC 7692).
-std::string deflate_zeros(std::size_t n) {
-  z_stream z{};
-  deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY);
-  std::string zeros(1 << 20, '\0'), out;
-  char buf[1 << 16];
-  for (std::size_t done = 0; done < n;) {
-    std::size_t take = std::min(zeros.size(), n - done);
-    done += take;
-    z.next_in = reinterpret_cast<Bytef*>(zeros.data());
-    z.avail_in = static_cast<uInt>(take);
-    do {
-      z.next_out = reinterpret_cast<Bytef*>(buf);
-      z.avail_out = sizeof buf;
-      deflate(&z, done == n ? Z_SYNC_FLUSH : Z_NO_FLUSH);
-      out.append(buf, sizeof buf - z.avail_out);
-    } while (z.avail_out == 0);
-  }
-  deflateEnd(&z);
-  return out.substr(0, out.size() - 4);
 }
 
 int run(int port, int conns, int seconds, const Attack& a) {
@@ -174,7 +140,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 100; ++i)
       a.repeat += frame(0x89, std::string(125, 'p'));
   } else if (mode == "ws-bomb" && argc == 5) {
-    a.opening = upgrade(true) + frame(0x80 | 0x40 | 0x2, deflate_zeros(64u << 20));
+    a.opening = upgrade(true) + frame(0x80 | 0x40 | 0x2, lithe::wire::deflate_zeros(64u << 20));
     a.reads = true; // the 101 and the close 1009, then another connection
   } else if (mode == "ws-fragments" && argc == 5) {
     a.opening = upgrade(false) + frame(0x01, "x"); // a message's first fragment...

@@ -13,14 +13,6 @@ namespace {
 
 constexpr std::uint64_t past_end = std::numeric_limits<std::uint64_t>::max();
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 /// 1*DIGIT. A numeral past 64 bits saturates: as a position or a suffix length it can only
 /// mean "beyond the end of any file", which is how §14.1.1 asks recipients to take it.
 std::optional<std::uint64_t> digits(std::string_view s) {

@@ -25,12 +25,7 @@ constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 bool has_token(std::string_view list, std::string_view token) noexcept {
   while (!list.empty()) {
     std::size_t comma = list.find(',');
-    std::string_view t = list.substr(0, comma);
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
-      t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
-      t.remove_suffix(1);
-    if (iequals(t, token)) return true;
+    if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }

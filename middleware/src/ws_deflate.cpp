@@ -19,14 +19,6 @@ constexpr std::string_view sync_tail{"\0\0\xff\xff", 4}; // §7.2.1, §7.2.2
 constexpr std::size_t max_piece = std::size_t{1} << 30;
 constexpr int shared_mem_level = 8;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 int clamp_bits(int bits) {
   return std::clamp(bits, 9, 15);
 }
@@ -117,17 +109,17 @@ std::optional<DeflateParams> negotiate_deflate(std::string_view header) {
     std::string_view offer = header.substr(0, comma);
     header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
     std::size_t semi = offer.find(';');
-    if (trim(offer.substr(0, semi)) != "permessage-deflate") continue;
+    if (trim_ows(offer.substr(0, semi)) != "permessage-deflate") continue;
     DeflateParams p;
     bool ok = true;
     std::string_view params = semi == std::string_view::npos ? "" : offer.substr(semi + 1);
     while (ok && !params.empty()) {
       std::size_t sc = params.find(';');
-      std::string_view param = trim(params.substr(0, sc));
+      std::string_view param = trim_ows(params.substr(0, sc));
       params = sc == std::string_view::npos ? std::string_view{} : params.substr(sc + 1);
       std::size_t eq = param.find('=');
-      std::string_view name = trim(param.substr(0, eq));
-      std::string_view value = eq == std::string_view::npos ? "" : trim(param.substr(eq + 1));
+      std::string_view name = trim_ows(param.substr(0, eq));
+      std::string_view value = eq == std::string_view::npos ? "" : trim_ows(param.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"') value = value.substr(1, value.size() - 2);
       auto bits = [&](int& out, int least) {
         auto n = parse_u64(value);

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <iostream>
 #include <pthread.h>
 #include <stdexcept>
@@ -96,40 +97,52 @@ bool parse_int(std::string_view s, long lo, long hi, long& out) {
   return true;
 }
 
-// "65536", "64k", "1M", "2G" (binary multiples) → bytes, 1 .. 2^40.
-bool parse_size(std::string_view s, std::size_t& out) {
+// A number with an optional unit from `units` (its multiplier), within [1, max] once scaled:
+// "64k" → 65536, "20s" → 20000 (ms).
+struct Unit {
+  std::string_view name;
+  std::uint64_t scale;
+};
+bool parse_scaled(std::string_view s, std::initializer_list<Unit> units, std::uint64_t max,
+                  std::uint64_t& out) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p == s.data()) return false;
   std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
-  int shift = 0;
-  if (unit == "k" || unit == "K" || unit == "KiB")
-    shift = 10;
-  else if (unit == "m" || unit == "M" || unit == "MiB")
-    shift = 20;
-  else if (unit == "g" || unit == "G" || unit == "GiB")
-    shift = 30;
-  else if (!unit.empty())
-    return false;
-  if (v == 0 || v > (std::uint64_t{1} << (40 - shift))) return false;
-  out = static_cast<std::size_t>(v << shift);
+  std::uint64_t scale = 0;
+  for (const Unit& u : units)
+    if (u.name == unit) scale = u.scale;
+  if (scale == 0 || v == 0 || v > max / scale) return false;
+  out = v * scale;
   return true;
 }
 
-// "500ms", "20s", "2m", or milliseconds → a duration, 1 ms .. 1 day.
-bool parse_duration(std::string_view s, std::chrono::milliseconds& out) {
+// "65536", "64k", "1M", "2G" (binary multiples) → bytes, up to 1 TiB.
+bool parse_size(std::string_view s, std::size_t& out) {
   std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p == s.data()) return false;
-  std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
-  std::uint64_t ms = v;
-  if (unit == "s")
-    ms = v * 1000;
-  else if (unit == "m" || unit == "min")
-    ms = v * 60'000;
-  else if (!unit.empty() && unit != "ms")
+  if (!parse_scaled(s,
+                    {{"", 1},
+                     {"k", 1 << 10},
+                     {"K", 1 << 10},
+                     {"KiB", 1 << 10},
+                     {"m", 1 << 20},
+                     {"M", 1 << 20},
+                     {"MiB", 1 << 20},
+                     {"g", 1 << 30},
+                     {"G", 1 << 30},
+                     {"GiB", 1 << 30}},
+                    std::uint64_t{1} << 40, v))
     return false;
-  if (ms == 0 || ms > 86'400'000) return false;
+  out = static_cast<std::size_t>(v);
+  return true;
+}
+
+// "500ms", "20s", "2m", or milliseconds → a duration, up to a day.
+bool parse_duration(std::string_view s, std::chrono::milliseconds& out) {
+  std::uint64_t ms = 0;
+  if (!parse_scaled(s, {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"min", 60'000}},
+                    86'400'000, ms))
+    return false;
   out = std::chrono::milliseconds(ms);
   return true;
 }
@@ -245,7 +258,15 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
       fail("--" + std::string(name) + " needs a value");
       continue;
     }
-    long n = 0;
+    // An integer flag: `set` takes the value once it is in [lo, hi].
+    auto integer = [&](long lo, long hi, auto set) {
+      long n = 0;
+      if (parse_int(value, lo, hi, n))
+        set(n);
+      else
+        fail("--" + std::string(name) + " must be a number from " + std::to_string(lo) + " to " +
+             std::to_string(hi) + ", not '" + std::string(value) + "'");
+    };
     if (name == "backend") {
       cl.server.backend = value;
       auto names = backend_names();
@@ -254,21 +275,12 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
     } else if (name == "host") {
       cl.server.listen.host = value;
     } else if (name == "port") {
-      if (parse_int(value, 0, 65535, n))
-        cl.server.listen.port = static_cast<std::uint16_t>(n);
-      else
-        fail("--port must be a number from 0 to 65535, not '" + std::string(value) + "'");
+      integer(0, 65535, [&](long n) { cl.server.listen.port = static_cast<std::uint16_t>(n); });
     } else if (name == "threads") {
-      if (parse_int(value, 1, 256, n))
-        cl.server.listen.threads = static_cast<int>(n);
-      else
-        fail("--threads must be a number from 1 to 256, not '" + std::string(value) + "'");
+      integer(1, 256, [&](long n) { cl.server.listen.threads = static_cast<int>(n); });
     } else if (name == "max-connections") {
-      if (parse_int(value, 1, 1'000'000, n))
-        cl.server.listen.max_connections = static_cast<std::size_t>(n);
-      else
-        fail("--max-connections must be a number from 1 to 1000000, not '" + std::string(value) +
-             "'");
+      integer(1, 1'000'000,
+              [&](long n) { cl.server.listen.max_connections = static_cast<std::size_t>(n); });
     } else if (auto size = size_flags.find(name); size != size_flags.end()) {
       if (!parse_size(value, cl.server.http.*(size->second)))
         fail("--" + std::string(name) + " must be a size such as 65536, 64k or 1M, not '" +
@@ -278,15 +290,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
         fail("--" + std::string(name) + " must be a time such as 500ms, 20s or 2m, not '" +
              std::string(value) + "'");
     } else if (name == "pool-threads") {
-      if (parse_int(value, 1, 1024, n))
-        cl.server.thread_pool.threads = static_cast<unsigned>(n);
-      else
-        fail("--pool-threads must be a number from 1 to 1024, not '" + std::string(value) + "'");
+      integer(1, 1024, [&](long n) { cl.server.thread_pool.threads = static_cast<unsigned>(n); });
     } else if (name == "pool-queue") {
-      if (parse_int(value, 1, 10'000'000, n))
-        cl.server.thread_pool.max_queued = static_cast<std::size_t>(n);
-      else
-        fail("--pool-queue must be a number from 1 to 10000000, not '" + std::string(value) + "'");
+      integer(1, 10'000'000,
+              [&](long n) { cl.server.thread_pool.max_queued = static_cast<std::size_t>(n); });
     } else if (name == "log") {
       if (value == "off" || value == "common" || value == "json")
         cl.log = value;

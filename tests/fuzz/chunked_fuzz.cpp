@@ -84,10 +84,7 @@ HttpOptions options(std::uint8_t flags) {
   default:
     break;
   }
-  o.header_timeout = Millis(1000);
-  o.body_timeout = Millis(1500);
-  o.idle_timeout = Millis(2000);
-  o.send_timeout = Millis(3000);
+  lithe::fuzz::short_timeouts(o);
   return o;
 }
 

@@ -92,10 +92,7 @@ HttpOptions options(std::uint8_t flags) {
     break; // the defaults, 16 KiB heads and 1 MiB bodies
   }
   o.lint = flags & 4;
-  o.header_timeout = Millis(1000);
-  o.body_timeout = Millis(1500);
-  o.idle_timeout = Millis(2000);
-  o.send_timeout = Millis(3000);
+  lithe::fuzz::short_timeouts(o);
   if (flags & 0x40) o.high_water = 16;
   if (flags & 0x80) o.max_connection_memory = 2048; // the budget, not a limit, says 413
   return o;

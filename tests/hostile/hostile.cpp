@@ -1,6 +1,8 @@
 // The hostile suite's tools: target processes, raw connections, probes, reports.
 #include "hostile.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -231,6 +233,49 @@ void Attack::report() const {
   std::cout << line << std::flush;
   if (const char* path = std::getenv("LITHE_HOSTILE_REPORT"))
     std::ofstream(path, std::ios::app) << line;
+}
+
+void probe_during(Attack& a, const Target& t, int n, std::string_view path) {
+  for (int i = 0; i < n; ++i) {
+    auto p = probe(t.port(), path);
+    INFO(a.name << ": a normal client was not answered");
+    REQUIRE(p);
+    a.probes.push_back(*p);
+  }
+}
+
+void finish(Attack& a, Target& t) {
+  a.cpu_stalled = cpu_share(t, 1000ms);
+  a.report();
+  CHECK(a.rss_growth_kib() <= a.allowed_kib());
+  CHECK(a.cpu_stalled < 0.3); // no spinning while the attack holds still
+}
+
+TempDir::TempDir() {
+  char dir[] = "/tmp/lithe-hostile-XXXXXX";
+  if (!::mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+  path_ = dir;
+}
+
+TempDir::~TempDir() {
+  for (const std::string& f : files_)
+    ::unlink(f.c_str());
+  ::rmdir(path_.c_str());
+}
+
+void TempDir::sparse_file(const std::string& name, std::uint64_t size) {
+  std::string file = path_ + "/" + name;
+  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0)
+    throw std::runtime_error("cannot make " + file);
+  ::close(fd);
+  files_.push_back(file);
+}
+
+void TempDir::text_file(const std::string& name, std::string_view text) {
+  std::string file = path_ + "/" + name;
+  std::ofstream(file) << text;
+  files_.push_back(file);
 }
 
 void raise_fd_limit() {

@@ -81,6 +81,30 @@ struct Attack {
   void report() const;
 };
 
+/// Normal clients that must all be answered while the attack goes on (their latencies are
+/// kept in `a.probes`).
+void probe_during(Attack& a, const Target& t, int n = 5, std::string_view path = "/");
+/// The checks every attack ends with: the CPU while it holds still, the report line, memory
+/// within the budget of its connections, no spinning.
+void finish(Attack& a, Target& t);
+
+/// A scratch folder for a server's files, removed with its contents.
+class TempDir {
+public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+  /// A file of `size` bytes (sparse: it reads as zeros and costs no disk).
+  void sparse_file(const std::string& name, std::uint64_t size);
+  void text_file(const std::string& name, std::string_view text);
+
+private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
 /// Raises this process's file descriptor limit to its hard limit (attacks open thousands).
 void raise_fd_limit();
 

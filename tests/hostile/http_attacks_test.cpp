@@ -31,23 +31,6 @@ void warm_up(Target& t, std::string_view path = "/") {
     REQUIRE(probe(t.port(), path));
 }
 
-/// Probes that must all be answered while the attack goes on.
-void probe_during(Attack& o, const Target& t, int n = 5, std::string_view path = "/") {
-  for (int i = 0; i < n; ++i) {
-    auto p = probe(t.port(), path);
-    INFO(o.name << ": a normal client was not answered");
-    REQUIRE(p);
-    o.probes.push_back(*p);
-  }
-}
-
-void finish(Attack& o, Target& t) {
-  o.cpu_stalled = cpu_share(t, 1000ms);
-  o.report();
-  CHECK(o.rss_growth_kib() <= o.allowed_kib());
-  CHECK(o.cpu_stalled < 0.3); // no spinning while the attack holds still
-}
-
 /// Reads what the peer sends on `fd` until it closes (true) or the deadline.
 bool closed_by_server(int fd, std::chrono::milliseconds within) {
   auto until = std::chrono::steady_clock::now() + within;
@@ -217,20 +200,12 @@ TEMPLATE_TEST_CASE("Slow readers of large bodies cost their high-water mark, not
   raise_fd_limit();
   // A 64 MiB file for lithe-static, and lithe-async's /stream (a DeferrableBody paced by
   // backpressure).
-  char dir[] = "/tmp/lithe-hostile-XXXXXX";
-  REQUIRE(::mkdtemp(dir));
-  std::string file = std::string(dir) + "/big.bin";
-  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(::ftruncate(fd, 64 << 20) == 0);
-  ::close(fd);
-  std::string small = std::string(dir) + "/small.txt";
-  fd = ::open(small.c_str(), O_CREAT | O_WRONLY, 0644);
-  REQUIRE(::write(fd, "small\n", 6) == 6);
-  ::close(fd);
+  TempDir dir;
+  dir.sparse_file("big.bin", 64 << 20);
+  dir.text_file("small.txt", "small\n");
   for (const char* app : {"static", "async"}) {
     std::vector<std::string> flags;
-    if (std::string(app) == "static") flags = {"--root", dir};
+    if (std::string(app) == "static") flags = {"--root", dir.path()};
     Target t(app, TestType::name, flags);
     std::string path = std::string(app) == "static" ? "/big.bin" : "/stream/67108864";
     const std::string normal = std::string(app) == "static" ? "/small.txt" : "/stream/1000";
@@ -251,23 +226,16 @@ TEMPLATE_TEST_CASE("Slow readers of large bodies cost their high-water mark, not
     close_all(fds);
     CHECK(t.stop() == 0);
   }
-  ::unlink(file.c_str());
-  ::unlink(small.c_str());
-  ::rmdir(dir);
 }
 
 TEMPLATE_TEST_CASE("Range bombs: overlapping and many ranges of a large file", "[hostile]",
                    LITHE_BACKENDS) {
   raise_fd_limit();
-  char dir[] = "/tmp/lithe-hostile-XXXXXX";
-  REQUIRE(::mkdtemp(dir));
-  std::string file = std::string(dir) + "/big.bin";
-  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(::ftruncate(fd, 100 << 20) == 0); // 100 MiB, sparse
-  ::close(fd);
-  Target t("static", TestType::name, {"--root", dir});
-  warm_up(t, "/big.bin");
+  TempDir dir;
+  dir.sparse_file("big.bin", 100 << 20);
+  dir.text_file("small.txt", "small\n");
+  Target t("static", TestType::name, {"--root", dir.path()});
+  warm_up(t, "/small.txt");
   Attack o{.name = "range-bomb", .backend = TestType::name, .connections = 40};
   o.rss_before_kib = t.rss_kib();
   std::string overlapping = "bytes=0-";
@@ -292,7 +260,7 @@ TEMPLATE_TEST_CASE("Range bombs: overlapping and many ranges of a large file", "
   }
   o.rss_peak_kib = peak_rss(
       t, [] { return false; }, 2s); // unread answers wait
-  probe_during(o, t);
+  probe_during(o, t, 5, "/small.txt");
   // A reading client gets an answer at once, whatever the server chose to send.
   RawClient c(t.port());
   REQUIRE(c.send("HEAD /big.bin HTTP/1.1\r\nHost: t\r\nRange: " + overlapping + "\r\n\r\n"));
@@ -302,8 +270,6 @@ TEMPLATE_TEST_CASE("Range bombs: overlapping and many ranges of a large file", "
   finish(o, t);
   close_all(fds);
   CHECK(t.stop() == 0);
-  ::unlink(file.c_str());
-  ::rmdir(dir);
 }
 
 TEMPLATE_TEST_CASE("Silent and half-closed connections are dropped by their timers", "[hostile]",

@@ -4,6 +4,7 @@
 #include "hostile.hpp"
 #include "support/backends.hpp"
 #include "support/ws_client.hpp"
+#include "ws_wire.hpp"
 
 #include <lithe/mw/ws_codec.hpp>
 
@@ -11,7 +12,6 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <zlib.h>
 
 using namespace lithe;
 using namespace lithe::hostile;
@@ -23,29 +23,6 @@ namespace ws = lithe::mw::ws;
 namespace {
 
 constexpr std::string_view deflate_offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
-
-/// `n` zero bytes as raw DEFLATE ending in a sync flush, the trailing 00 00 ff ff removed
-/// (RFC 7692 §7.2.1): a payload of ~n/1000 bytes that inflates to n.
-std::string deflate_bomb(std::size_t n) {
-  z_stream z{};
-  deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY);
-  std::string zeros(1 << 20, '\0'), out;
-  char buf[1 << 16];
-  for (std::size_t done = 0; done < n;) {
-    std::size_t take = std::min(zeros.size(), n - done);
-    done += take;
-    z.next_in = reinterpret_cast<Bytef*>(zeros.data());
-    z.avail_in = static_cast<uInt>(take);
-    do {
-      z.next_out = reinterpret_cast<Bytef*>(buf);
-      z.avail_out = sizeof buf;
-      deflate(&z, done == n ? Z_SYNC_FLUSH : Z_NO_FLUSH);
-      out.append(buf, sizeof buf - z.avail_out);
-    } while (z.avail_out == 0);
-  }
-  deflateEnd(&z);
-  return out.substr(0, out.size() - 4);
-}
 
 void non_blocking(RawClient& c) {
   ::fcntl(c.fd(), F_SETFL, ::fcntl(c.fd(), F_GETFL) | O_NONBLOCK);
@@ -77,23 +54,6 @@ std::uint16_t close_code(RawClient& c) {
   return 0;
 }
 
-void probe_during(Attack& o, const Target& t) {
-  for (int i = 0; i < 5; ++i) {
-    auto p = probe(t.port(), "/", 3s); // lithe-echo answers a GET with its empty body
-    INFO(o.name << ": a normal client was not answered");
-    REQUIRE(p);
-    o.probes.push_back(*p);
-  }
-}
-
-void finish(Attack& o, Target& t) {
-  o.cpu_stalled = cpu_share(t, 1000ms);
-  o.report();
-  CHECK(o.rss_growth_kib() <= o.allowed_kib());
-  CHECK(o.cpu_stalled < 0.3);
-  CHECK(t.stop() == 0);
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("Deflate bombs are refused with 1009 and final-block messages end",
@@ -113,7 +73,7 @@ TEMPLATE_TEST_CASE("Deflate bombs are refused with 1009 and final-block messages
     REQUIRE(echo);
     CHECK(echo->opcode == ws::text);
   }
-  const std::string bomb = deflate_bomb(256u << 20); // 256 MiB of zeros in ~250 KiB
+  const std::string bomb = wire::deflate_zeros(256u << 20); // 256 MiB of zeros in ~250 KiB
   auto cs = open_many(t.port(), o.connections);
   for (auto& c : cs)
     REQUIRE(c->send(client_frame(0x80 | 0x40 | ws::binary, bomb)));
@@ -122,8 +82,9 @@ TEMPLATE_TEST_CASE("Deflate bombs are refused with 1009 and final-block messages
     refused += close_code(*c) == ws::too_big;
   CHECK(refused == static_cast<int>(o.connections));
   o.rss_peak_kib = t.rss_kib();
-  probe_during(o, t);
+  probe_during(o, t, 5, "/");
   finish(o, t);
+  CHECK(t.stop() == 0);
 }
 
 TEMPLATE_TEST_CASE("A ping flood from clients that never read is held to the budget",
@@ -153,8 +114,9 @@ TEMPLATE_TEST_CASE("A ping flood from clients that never read is held to the bud
       },
       5s);
   INFO("bytes of pings sent: " << sent);
-  probe_during(o, t);
+  probe_during(o, t, 5, "/");
   finish(o, t);
+  CHECK(t.stop() == 0);
 }
 
 TEMPLATE_TEST_CASE("A pong flood and a fragment flood cost little, and fragments end in 1009",
@@ -183,7 +145,7 @@ TEMPLATE_TEST_CASE("A pong flood and a fragment flood cost little, and fragments
       c->send(fragments);
   }
   o.rss_peak_kib = t.rss_kib();
-  probe_during(o, t);
+  probe_during(o, t, 5, "/");
   // Past max_message the fragmenters are closed with 1009.
   int refused = 0;
   for (auto& c : fragmenters) {
@@ -194,4 +156,5 @@ TEMPLATE_TEST_CASE("A pong flood and a fragment flood cost little, and fragments
   CHECK(refused == static_cast<int>(o.connections / 2));
   o.rss_peak_kib = std::max(o.rss_peak_kib, t.rss_kib());
   finish(o, t);
+  CHECK(t.stop() == 0);
 }

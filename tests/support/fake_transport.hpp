@@ -169,6 +169,15 @@ private:
   bool close_called_ = false;
 };
 
+/// Timeouts of a few virtual seconds, each different, so an input can reach every one of them
+/// and the harness's run-out (EngineHarness::finish) ends them all.
+inline void short_timeouts(HttpOptions& o) {
+  o.header_timeout = Millis(1000);
+  o.body_timeout = Millis(1500);
+  o.idle_timeout = Millis(2000);
+  o.send_timeout = Millis(3000);
+}
+
 /// How the harness ends a connection the engine has not closed by itself.
 enum class Ending { eof, timeouts, stop, reset };
 

@@ -78,6 +78,15 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+/// `v` without the optional whitespace (spaces and tabs, RFC 9110 §5.6.3) around it.
+constexpr std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
+  return v;
+}
+
 /// A decimal unsigned number with nothing around it, or nullopt (empty, junk, overflow).
 inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
   if (s.empty() || s.size() > 20) return std::nullopt;

@@ -21,14 +21,6 @@ constexpr std::uint64_t small_file_bytes = 16 * 1024;
 
 namespace {
 
-constexpr std::string_view trim_ows(std::string_view v) noexcept {
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-    v.remove_suffix(1);
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-    v.remove_prefix(1);
-  return v;
-}
-
 // RFC 9112 §2.2: every line of a request's head, and the last line of a chunked body, ends in
 // CRLF. llhttp 8 also takes a bare LF there; a proxy in front may not, and two parsers that
 // disagree on where a request ends is how requests are smuggled. `p` holds the whole request.

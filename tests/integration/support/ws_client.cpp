@@ -1,7 +1,6 @@
 // Test support: hand-made WebSocket client frames and a frame reader.
 #include "ws_client.hpp"
-
-#include <lithe/mw/ws_codec.hpp>
+#include "ws_wire.hpp"
 
 namespace lithe::test {
 
@@ -13,28 +12,8 @@ std::string upgrade_request(std::string_view path, std::string_view extra) {
 }
 
 std::string client_frame(std::uint8_t first, std::string_view payload, bool mask) {
-  std::string f;
-  f += static_cast<char>(first);
-  std::size_t n = payload.size();
-  const char m = mask ? char(0x80) : 0;
-  if (n < 126) {
-    f += static_cast<char>(m | static_cast<char>(n));
-  } else if (n <= 0xFFFF) {
-    f += static_cast<char>(m | 126);
-    f += static_cast<char>(n >> 8);
-    f += static_cast<char>(n & 0xFF);
-  } else {
-    f += static_cast<char>(m | 127);
-    for (int i = 7; i >= 0; --i)
-      f += static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF);
-  }
-  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
-  std::string body(payload);
-  if (mask) {
-    f.append(reinterpret_cast<const char*>(key), 4);
-    mw::ws::apply_mask(body.data(), body.size(), key);
-  }
-  return f + body;
+  static const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+  return wire::masked_frame(first, payload, key, mask);
 }
 
 std::uint16_t ServerFrame::code() const {

@@ -3,6 +3,8 @@
 #include <lithe/mw/ws_codec.hpp>
 #include <lithe/mw/ws_deflate.hpp>
 
+#include "ws_wire.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,25 +14,9 @@
 using namespace lithe::mw;
 
 namespace {
-std::string masked(std::uint8_t first, std::string payload) {
-  std::string f;
-  f += static_cast<char>(first);
-  std::size_t n = payload.size();
-  if (n < 126) {
-    f += static_cast<char>(0x80 | n);
-  } else if (n <= 0xFFFF) {
-    f += static_cast<char>(0x80 | 126);
-    f += static_cast<char>(n >> 8);
-    f += static_cast<char>(n & 0xFF);
-  } else {
-    f += static_cast<char>(0x80 | 127);
-    for (int i = 7; i >= 0; --i)
-      f += static_cast<char>((static_cast<std::uint64_t>(n) >> (8 * i)) & 0xFF);
-  }
-  const unsigned char key[4] = {0xA1, 0xB2, 0xC3, 0xD4};
-  f.append(reinterpret_cast<const char*>(key), 4);
-  ws::apply_mask(payload.data(), payload.size(), key);
-  return f + payload;
+std::string masked(std::uint8_t first, const std::string& payload) {
+  static const unsigned char key[4] = {0xA1, 0xB2, 0xC3, 0xD4};
+  return lithe::wire::masked_frame(first, payload, key);
 }
 } // namespace
 
