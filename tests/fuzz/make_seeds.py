@@ -214,3 +214,18 @@ sse = {
 }
 for name, data in sse.items():
     write("sse_last_event_id", name, data)
+
+# ---- byte_ranges: a choice byte (bit 0: 8-byte size, else 1 byte; bit 1: limits from two
+# bytes), the size, [max_ranges, max_specs], then the Range header value
+overlapping = b"bytes=0-" + b"".join(b",%d-" % i for i in range(1, 16))
+byte_ranges = {
+    "single": b"\x00\x64bytes=0-9",
+    "overlapping": b"\x00\x64" + overlapping,
+    "mixed": b"\x01" + struct.pack(">Q", 100 << 20) + b"bytes=0-0,2-2,4-4,-500, 100-199",
+    "suffix": b"\x00\x10bytes=-5",
+    "limits": b"\x02\x32\x03\x05bytes=1-2,5-6,9-10,20-30",
+    "huge": b"\x00\x10bytes=99999999999999999999999-",
+    "unit": b"\x00\x10items=1-2",
+}
+for name, data in byte_ranges.items():
+    write("byte_ranges", name, data)
