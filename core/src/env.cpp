@@ -64,7 +64,7 @@ std::optional<std::string_view> Env::find(std::string_view key) const {
   if (key == "SERVER_PORT") return server_port_;
   if (key == "SERVER_PROTOCOL") return protocol_;
   if (key == "REQUEST_URI") return target_;
-  if (key == "REMOTE_ADDR") return remote_addr_;
+  if (key == "REMOTE_ADDR") return remote_addr();
   if (key == "CONTENT_TYPE") return header("content-type");
   if (key == "CONTENT_LENGTH") return header("content-length");
   if (key == "lithe.input") return body_;
@@ -132,6 +132,12 @@ Response Env::then(Response r, Function<Response(Env&, Response)> fn) {
   if (!r.is_async()) return fn(*this, std::move(r));
   if (ex_) ex_->add_filter(std::move(fn));
   return r;
+}
+
+std::string_view Env::peer_address() const noexcept {
+  if (ex_ && ex_->sink()) remote_addr_ = ex_->sink()->peer_address(*ex_);
+  if (!remote_addr_.data()) remote_addr_ = std::string_view("", 0); // asked once: not again
+  return remote_addr_;
 }
 
 void Env::error(std::string_view message) const {
@@ -204,7 +210,7 @@ void Exchange::relocate(const char* from, std::size_t len, const char* to) noexc
   Env& e = env;
   for (std::string_view* v :
        {&e.method_, &e.script_name_, &e.path_, &e.query_, &e.target_, &e.server_name_,
-        &e.server_port_, &e.protocol_, &e.url_scheme_, &e.remote_addr_, &e.body_})
+        &e.server_port_, &e.protocol_, &e.url_scheme_, &e.body_})
     move(*v);
   for (RequestHeader& h : e.headers_) {
     move(h.name);

@@ -59,16 +59,19 @@ Response Exchange::internal_error(std::string_view what) {
   return Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
 }
 
+Response Exchange::invoke(const App& app) {
+  try {
+    return app(env); // constructed in place: no default Response to assign over
+  } catch (const std::exception& e) {
+    return internal_error(e.what());
+  } catch (...) {
+    return internal_error("unknown exception");
+  }
+}
+
 void Exchange::call(const App& app) {
   state_ = State::calling;
-  Response r;
-  try {
-    r = app(env);
-  } catch (const std::exception& e) {
-    r = internal_error(e.what());
-  } catch (...) {
-    r = internal_error("unknown exception");
-  }
+  Response r = invoke(app);
   if (!r.is_async()) {
     if (early_) {
       report_lint({"5.3", "the app called the async callback and also returned a response; "

@@ -57,7 +57,9 @@ public:
   std::string_view server_port() const noexcept { return server_port_; } // SERVER_PORT
   std::string_view protocol() const noexcept { return protocol_; }       // SERVER_PROTOCOL
   std::string_view url_scheme() const noexcept { return url_scheme_; }   // lithe.url_scheme
-  std::string_view remote_addr() const noexcept { return remote_addr_; } // REMOTE_ADDR
+  std::string_view remote_addr() const noexcept {                        // REMOTE_ADDR
+    return remote_addr_.data() ? remote_addr_ : peer_address();
+  }
   std::string_view content_type() const noexcept { return header("content-type").value_or(""); }
   std::string_view content_length() const noexcept { return header("content-length").value_or(""); }
   /// The request body (lithe.input), complete: the engine reads it before calling the app.
@@ -142,11 +144,14 @@ private:
     std::any object;
   };
   Extra& extra_slot(Str key);
+  /// REMOTE_ADDR is formatted when first asked for (most apps never do), by the engine.
+  std::string_view peer_address() const noexcept;
   std::optional<std::string_view> header_joined(std::string_view http_key) const;
 
   detail::Exchange* ex_ = nullptr;
   std::string_view method_, script_name_, path_, query_, target_, server_name_, server_port_,
-      protocol_, url_scheme_, remote_addr_, body_;
+      protocol_, url_scheme_, body_;
+  mutable std::string_view remote_addr_; // null until asked for, when the engine formats it
   SmallVector<RequestHeader, 24> headers_;
   SmallVector<Extra, 2> extras_;
   SmallVector<Param, 4> params_;

@@ -8,6 +8,7 @@
 #include <lithe/log.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstring>
@@ -21,23 +22,10 @@ constexpr std::uint64_t small_file_bytes = 16 * 1024;
 
 namespace {
 
-// RFC 9112 §2.2: every line of a request's head, and the last line of a chunked body, ends in
-// CRLF. llhttp 8 also takes a bare LF there; a proxy in front may not, and two parsers that
-// disagree on where a request ends is how requests are smuggled. `p` holds the whole request.
-const char* line_ends_fault(const char* p, std::size_t len, bool chunked) noexcept {
-  std::size_t line = 0; // the current line's first byte
-  while (line < len) {
-    const void* found = std::memchr(p + line, '\n', len - line);
-    if (!found) break;
-    auto lf = static_cast<std::size_t>(static_cast<const char*>(found) - p);
-    if (lf == 0 || p[lf - 1] != '\r') return "a line of the request head ends in a bare LF";
-    if (lf == line + 1) break; // the empty line: the head ends here
-    line = lf + 1;
-  }
-  if (chunked && (len < 4 || std::memcmp(p + len - 4, "\r\n\r\n", 4) != 0))
-    return "the chunked body ends in a bare LF";
-  return nullptr;
+constexpr bool crlf_at(const char* p, std::size_t end) noexcept {
+  return end >= 2 && p[end - 2] == '\r' && p[end - 1] == '\n';
 }
+constexpr const char* bare_lf = "a line of the request head ends in a bare LF";
 
 // RFC 3986 §3.1: scheme ":" "//" ...; a scheme starts with a letter.
 bool absolute_form(std::string_view t) noexcept {
@@ -50,45 +38,57 @@ bool absolute_form(std::string_view t) noexcept {
   return true;
 }
 
-// RFC 9110 §7.2, RFC 3986 §3.2.2: Host is uri-host [":" port]. An empty value is allowed (a
-// target without authority); anything else that is not a host is refused, not passed on.
-bool valid_host(std::string_view h) noexcept {
-  if (h.empty()) return true;
-  std::string_view port;
-  if (h.front() == '[') {
-    std::size_t close = h.find(']');
-    if (close == std::string_view::npos || close < 2) return false;
-    for (char c : h.substr(1, close - 1))
-      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%' ||
-            c == 'v' || c == 'V' || c == '-' || c == '_' || c == '~'))
-        return false;
-    std::string_view rest = h.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return false;
-    port = rest.empty() ? rest : rest.substr(1);
-  } else {
-    std::size_t colon = h.find(':');
-    std::string_view name = h.substr(0, colon);
-    if (colon != std::string_view::npos) port = h.substr(colon + 1);
-    if (name.empty()) return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-      auto c = static_cast<unsigned char>(name[i]);
-      if (std::isalnum(c) || std::strchr("-._~!$&'()*+,;=", c)) continue;
-      if (c == '%' && i + 2 < name.size() &&
-          std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
-        i += 2;
-        continue;
-      }
-      return false;
-    }
-  }
-  if (port.size() > 5) return false;
+// RFC 3986 §3.2.2 reg-name (and IPv4address): unreserved and sub-delims.
+constexpr auto reg_name_char = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[static_cast<std::size_t>(c)] =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  for (unsigned char c : std::string_view("-._~!$&'()*+,;="))
+    t[c] = true;
+  return t;
+}();
+
+// ":" *DIGIT, a port of 0-65535 (or none after the colon), at `p` up to `end`.
+bool valid_port(const char* p, const char* end) noexcept {
+  if (p == end) return true;
+  if (*p != ':' || end - p > 6) return false;
   std::uint32_t n = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  for (++p; p < end; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    n = n * 10 + static_cast<std::uint32_t>(*p - '0');
   }
   return n <= 65535;
+}
+
+// RFC 9110 §7.2, RFC 3986 §3.2.2: Host is uri-host [":" port]. An empty value is allowed (a
+// target without authority); anything else that is not a host is refused, not passed on.
+// Every request passes here: a name or an IPv4 address is one table-driven pass.
+bool valid_host(std::string_view h) noexcept {
+  const char* p = h.data();
+  const char* end = p + h.size();
+  if (p == end) return true;
+  if (*p == '[') { // IP-literal (RFC 3986 §3.2.2, with RFC 6874's zone id)
+    const char* close = static_cast<const char*>(std::memchr(p, ']', h.size()));
+    if (!close || close - p < 2) return false;
+    for (const char* q = p + 1; q < close; ++q)
+      if (!std::isxdigit(static_cast<unsigned char>(*q)) && !std::strchr(":.%vV-_~", *q))
+        return false;
+    return valid_port(close + 1, end);
+  }
+  const char* q = p;
+  for (;;) {
+    while (q < end && reg_name_char[static_cast<unsigned char>(*q)])
+      ++q;
+    // pct-encoded
+    if (q + 2 < end && *q == '%' && std::isxdigit(static_cast<unsigned char>(q[1])) &&
+        std::isxdigit(static_cast<unsigned char>(q[2]))) {
+      q += 3;
+      continue;
+    }
+    break;
+  }
+  return q != p && valid_port(q, end);
 }
 
 // A response field name or value that is safe to emit: no CR, LF or NUL (no splitting).
@@ -118,6 +118,14 @@ void append_status_line(std::string& b, int status) {
 
 } // namespace
 
+bool HttpContext::host_ok(std::string_view host) {
+  // A worker sees the same Host again and again: the last one found valid is not rechecked.
+  if (host.size() == last_host_.size() && host == last_host_) return true;
+  if (!valid_host(host)) return false;
+  if (host.size() <= 255) last_host_.assign(host);
+  return true;
+}
+
 // ---- HttpExchange
 
 void HttpExchange::prepare() {
@@ -145,6 +153,7 @@ void HttpExchange::prepare() {
 
 void HttpExchange::pin() {
   if (is_pinned || !req_ptr) return;
+  (void)env.remote_addr(); // formatted now, while the connection is surely there
   pinned.assign(req_ptr, req_len);
   relocate(req_ptr, req_len, pinned.data());
   req_ptr = pinned.data();
@@ -252,8 +261,7 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
       auto end = static_cast<std::size_t>(llhttp_get_error_pos(&ex_->parser) - buf);
-      if (const char* why =
-              line_ends_fault(buf + start, end - start, (ex_->parser.flags & F_CHUNKED) != 0)) {
+      if (const char* why = line_ends_fault(buf + start, end - start)) {
         ex_->error_status = 400;
         ex_->error_text = why;
         fail_request(err);
@@ -317,6 +325,31 @@ void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t 
   parsed_ = static_cast<std::uint32_t>(pos - start - cut);
 }
 
+// RFC 9112 §2.2: every line of a request's head, and the last line of a chunked body, ends in
+// CRLF. llhttp 8 also takes a bare LF there; a proxy in front may not, and two parsers that
+// disagree on where a request ends is how requests are smuggled. Each header line's start was
+// checked as it came (on_header_field); this checks the head's end, and a chunked body's.
+// `req` holds the request as parsed (the spans point into it).
+const char* HttpConnection::line_ends_fault(const char* req, std::size_t len) const noexcept {
+  const HttpExchange& ex = *ex_;
+  if (ex.parser.flags & F_CHUNKED) {
+    std::size_t last = ex.url.off + ex.url.len; // the end of the head's last span
+    if (!ex.header_spans.empty()) {
+      const HttpExchange::HeaderSpan& h = ex.header_spans.back();
+      last = h.value.len ? h.value.off + h.value.len : h.name.off + h.name.len;
+    }
+    // The head's last line, then the empty line; and the body's own last line.
+    const void* lf = std::memchr(req + last, '\n', len - last);
+    std::size_t eol = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - req) + 1 : 0;
+    if (!crlf_at(req, eol) || !crlf_at(req, eol + 2)) return bare_lf;
+    return crlf_at(req, len) && crlf_at(req, len - 2) ? nullptr
+                                                      : "the chunked body ends in a bare LF";
+  }
+  // The head ends in CRLF CRLF, at the body if there is one, else at the request's end.
+  std::size_t head_end = ex.body_span.len ? ex.body_span.off : len;
+  return crlf_at(req, head_end) && crlf_at(req, head_end - 2) ? nullptr : bare_lf;
+}
+
 void HttpConnection::begin_request() {
   ex_ = ctx_.acquire_exchange();
   ex_->begin(ctx_.loop(), *this, &ctx_.counters());
@@ -355,7 +388,13 @@ int HttpConnection::on_header_field(const char* at, std::size_t len) {
       ex.error_text = "the request has more header fields than the server accepts";
       return -1;
     }
-    ex.header_spans.push_back({{static_cast<std::uint32_t>(at - base_), 0}, {}});
+    const auto off = static_cast<std::uint32_t>(at - base_);
+    if (!crlf_at(base_, off)) { // the line before this one (RFC 9112 §2.2; line_ends_fault)
+      ex.error_status = 400;
+      ex.error_text = bare_lf;
+      return -1;
+    }
+    ex.header_spans.push_back({{off, 0}, {}});
     ex.in_value = false;
   }
   ex.header_spans.back().name.len += static_cast<std::uint32_t>(len);
@@ -438,7 +477,7 @@ int HttpConnection::on_headers_complete() {
   // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host.
   if (p.http_minor >= 1 && hosts == 0) return fail(400, "the request has no Host header");
   if (hosts > 1) return fail(400, "the request has more than one Host header");
-  if (!valid_host(host)) return fail(400, "the Host header is not a host name or address");
+  if (!ctx_.host_ok(host)) return fail(400, "the Host header is not a host name or address");
   if (!te.empty()) {
     // RFC 9112 §6.1: a 1.0 request with Transfer-Encoding has faulty framing; a coding other
     // than chunked is not implemented here.
@@ -538,7 +577,6 @@ void HttpConnection::dispatch(const char* req, std::size_t len) {
   for (const HttpExchange::HeaderSpan& h : ex.header_spans)
     ex.add_request_header({req + h.name.off, h.name.len},
                           trim_ows({req + h.value.off, h.value.len}));
-  std::size_t remote_len = t_.peer_address(ex.remote, sizeof ex.remote);
   std::string_view body = ex.body_copied
                               ? std::string_view(ex.body_copy)
                               : std::string_view(req + ex.body_span.off, ex.body_span.len);
@@ -546,7 +584,7 @@ void HttpConnection::dispatch(const char* req, std::size_t len) {
                   .target = {req + ex.url.off, ex.url.len},
                   .protocol = p.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
                   .scheme = "http",
-                  .remote_addr = {ex.remote, remote_len},
+                  .remote_addr = {}, // formatted if the app asks (peer_address)
                   .default_port = ctx_.port_text(),
                   .body = body});
   phase_ = Phase::serving;
@@ -1189,6 +1227,11 @@ void HttpConnection::on_timeout(Timeout which) {
   default:
     break;
   }
+}
+
+std::string_view HttpConnection::peer_address(detail::Exchange& e) noexcept {
+  auto& ex = static_cast<HttpExchange&>(e);
+  return {ex.remote, t_.peer_address(ex.remote, sizeof ex.remote)};
 }
 
 void HttpConnection::log_error(const detail::Exchange& ex, std::string_view message) {

@@ -99,6 +99,9 @@ public:
   const llhttp_settings_t& settings() const noexcept { return settings_; }
   bool stopping() const noexcept { return stopping_; }
 
+  /// A Host value is a host[:port] (RFC 9110 §7.2).
+  bool host_ok(std::string_view host);
+
   /// "Date: ...\r\n", refreshed once a second (RFC 9110 §6.6.1).
   std::string_view date_line() noexcept;
   std::string_view server_line() const noexcept { return server_line_; }
@@ -147,6 +150,7 @@ private:
   TimerId sweep_timer_ = 0;
   std::vector<HttpConnection*> dirty_;
   bool flush_scheduled_ = false;
+  std::string last_host_; // the last Host value host_ok found valid
   std::size_t connection_count_ = 0;
   std::atomic<long> live_connections_{0};
   bool stopping_ = false;
@@ -177,6 +181,7 @@ public:
   std::size_t buffered() const noexcept override { return out_ ? out_->size() : 0; }
   std::size_t high_water() const noexcept override { return ctx_.options().high_water; }
   void log_error(const detail::Exchange& ex, std::string_view message) override;
+  std::string_view peer_address(detail::Exchange& ex) noexcept override;
 
   // detail::SocketSink (after a hijack)
   bool sock_write(std::string_view bytes) override;
@@ -211,6 +216,7 @@ private:
 
   void parse(const char* buf, std::size_t len, bool own);
   void parse_waiting();
+  const char* line_ends_fault(const char* req, std::size_t len) const noexcept;
   bool output_full() const noexcept { return out_ && out_->size() >= ctx_.options().high_water; }
   void update_reading();
   bool over_budget(const char* what);

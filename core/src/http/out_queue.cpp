@@ -30,11 +30,6 @@ std::string& OutQueue::tail() {
   return s.data;
 }
 
-void OutQueue::appended(std::size_t n) noexcept {
-  size_ += n;
-  recount(segs_.back()); // the tail buffer may have grown
-}
-
 void OutQueue::append_owned(std::string&& bytes) {
   if (bytes.size() <= copy_limit) {
     append(bytes);

@@ -60,7 +60,11 @@ public:
   /// The buffer to append small bytes to: a pooled one at the tail that no write in flight
   /// points into. Call appended() after appending to it directly.
   std::string& tail();
-  void appended(std::size_t n) noexcept;
+  void appended(std::size_t n) noexcept {
+    size_ += n;
+    Seg& t = segs_.back();
+    if (t.data.capacity() != t.counted) recount(t); // the tail buffer grew: count it
+  }
   void append(std::string_view bytes) {
     if (bytes.empty()) return;
     tail().append(bytes);

@@ -30,6 +30,12 @@ public:
   virtual std::size_t buffered() const noexcept = 0;
   virtual std::size_t high_water() const noexcept = 0;
   virtual void log_error(const Exchange& ex, std::string_view message) = 0;
+  /// The client's address as text, for REMOTE_ADDR, formatted when the app first asks (and
+  /// kept by the exchange); empty if the sink cannot tell.
+  virtual std::string_view peer_address(Exchange& ex) noexcept {
+    (void)ex;
+    return {};
+  }
 
 protected:
   ~Sink() = default;
@@ -115,6 +121,7 @@ protected:
   void reset_for_reuse() noexcept;
 
 private:
+  Response invoke(const App& app);
   void respond_now(Response r);
   void dropped_callback_check();
   Response internal_error(std::string_view what);
