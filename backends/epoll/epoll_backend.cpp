@@ -96,6 +96,7 @@ private:
 
 public:
   bool in_ready : 1 = false; // in the worker's ready list
+  bool heavy : 1 = false;    // its last read filled the buffer: more is likely waiting
 
 private:
   bool paused_ : 1 = false;
@@ -137,7 +138,10 @@ public:
   WorkerStats stats() const { return service_.stats(); }
 
   EpollLoop loop;
-  char read_buf[64 * 1024];
+  // One read takes at most this much: a read of a flood of tiny chunks or frames costs the
+  // loop a few hundred microseconds, so other connections' requests wait that at most per
+  // heavy sender (and heavy senders take turns: slice_spent).
+  char read_buf[16 * 1024];
 
   void accept_ready();
   void add_ready(EpollConn* c) {
@@ -146,6 +150,9 @@ public:
     ready_.push_back(c);
   }
   void closing(EpollConn* c) { closing_.push_back(c); }
+  /// True once this loop round has spent its slice on heavy readers (Worker::run sets it).
+  bool slice_spent() const noexcept { return std::chrono::steady_clock::now() > slice_end_; }
+  void new_slice() noexcept { slice_end_ = loop.now() + std::chrono::microseconds(500); }
 
 private:
   void run(const ServiceFactory& factory);
@@ -162,6 +169,7 @@ private:
   std::thread thread_;
   EpollConn* conns_ = nullptr;
   std::vector<EpollConn*> ready_, closing_;
+  std::chrono::steady_clock::time_point slice_end_{};
   bool stopping_ = false;
   bool accept_paused_ = false; // the listener is out of the epoll set
   bool at_limit_ = false;      // paused at max_connections: resumes when one closes
@@ -188,8 +196,14 @@ void EpollConn::on_events(std::uint32_t events) {
     return;
   }
   if ((events & EPOLLOUT) && writing_) continue_write();
-  if (!closed_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
-    read_some((events & (EPOLLRDHUP | EPOLLHUP)) != 0);
+  if (closed_ || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) return;
+  // A heavy sender waits its turn once this round's slice is spent (Worker::slice_spent);
+  // others read now, so a few busy connections cannot hold everyone's requests back.
+  if (heavy && !(events & (EPOLLRDHUP | EPOLLHUP)) && worker().slice_spent()) {
+    worker().add_ready(this);
+    return;
+  }
+  read_some((events & (EPOLLRDHUP | EPOLLHUP)) != 0);
 }
 
 void EpollConn::read_some(bool peer_closed) {
@@ -202,10 +216,14 @@ void EpollConn::read_some(bool peer_closed) {
     if (n > 0) {
       handler->on_read(buf, static_cast<std::size_t>(n));
       if (closed_ || paused_) return;
-      // Edge-triggered: a short read drained the socket; bytes arriving later raise a new
-      // edge. A full read may have left more: keep going. A FIN that came with the bytes
-      // raises no edge of its own, so then read on to the EOF.
-      if (static_cast<std::size_t>(n) < cap && !peer_closed) return;
+      // A full read may have left more: that waits for the next round, after the other
+      // connections, so one sender (a flood of tiny chunks or frames) holds the loop for one
+      // 64 KiB read at a time. Edge-triggered: a short read drained the socket and later
+      // bytes raise a new edge; but a FIN that came with the bytes raises none, so then read
+      // on to the EOF.
+      heavy = static_cast<std::size_t>(n) == cap;
+      if (heavy) break;
+      if (!peer_closed) return;
       continue;
     }
     if (n == 0) {
@@ -386,12 +404,22 @@ void Worker::accept_ready() {
 }
 
 bool Worker::after_iteration() {
-  // Connections that still have bytes to read (fairness cap, or resumed reading).
+  // Connections that still have bytes to read (fairness cap, or resumed reading), one read
+  // each, for at most a slice of time: then the loop polls again, so new requests are not
+  // kept waiting behind a round of heavy senders; the rest of the round comes after them.
   std::vector<EpollConn*> ready;
   ready.swap(ready_);
-  for (EpollConn* c : ready) {
+  std::size_t done = 0;
+  while (done < ready.size()) {
+    EpollConn* c = ready[done++];
     c->in_ready = false;
     c->read_some();
+    if (slice_spent()) break;
+  }
+  if (done < ready.size()) { // the rest of the round first, then those re-queued meanwhile
+    ready.erase(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(done));
+    ready.insert(ready.end(), ready_.begin(), ready_.end());
+    ready_.swap(ready);
   }
   // Closed connections end here, after dispatch: on_closed may close others, so repeat.
   while (!closing_.empty()) {
@@ -449,7 +477,7 @@ void Worker::run(const ServiceFactory& factory) {
   loop.attach_thread();
   service_.make(factory, loop, info_);
   loop.add(listen_fd_, EPOLLIN, &listener_);
-  loop.run([this] { return after_iteration(); });
+  loop.run([this] { new_slice(); }, [this] { return after_iteration(); });
   // Anything left (a deadline that never came): close it while the service still exists.
   close_listener();
   for (EpollConn* c = conns_; c; c = c->next)

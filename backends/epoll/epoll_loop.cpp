@@ -140,7 +140,7 @@ void EpollLoop::attach_thread() noexcept {
   set_current(this);
 }
 
-void EpollLoop::run(const std::function<bool()>& after) {
+void EpollLoop::run(const std::function<void()>& woke, const std::function<bool()>& after) {
   attach_thread();
   epoll_event events[256];
   bool more = false;
@@ -148,6 +148,7 @@ void EpollLoop::run(const std::function<bool()>& after) {
     int timeout = more ? 0 : wait_timeout_ms();
     int n = ::epoll_wait(epfd_, events, 256, timeout);
     now_ = std::chrono::steady_clock::now();
+    woke();
     if (n < 0 && errno != EINTR) {
       log_error(std::string("epoll_wait failed: ") + std::strerror(errno));
       break;

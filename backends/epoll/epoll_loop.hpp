@@ -45,9 +45,10 @@ public:
 
   /// Makes the calling thread this loop's own (Loop::current(), in_loop_thread()).
   void attach_thread() noexcept;
-  /// Runs until exit() is called. After each iteration `after` runs; it returns true when it
-  /// has more work ready, so the next wait does not block.
-  void run(const std::function<bool()>& after);
+  /// Runs until exit() is called. `woke` runs each time the wait returns, before the events
+  /// are dispatched; after each iteration `after` runs and returns true when it has more work
+  /// ready, so the next wait does not block.
+  void run(const std::function<void()>& woke, const std::function<bool()>& after);
   void exit() noexcept { exit_ = true; }
   /// Ends the loop's life: later posts fail, pending work is dropped (destroyed, not run).
   void shut_down();

@@ -11,6 +11,7 @@
 #include <lithe/detail/worker_pool.hpp>
 #include <lithe/log.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -60,6 +61,11 @@ public:
   }
 
   void start_reading() noexcept;
+  bool waiting_turn() const noexcept { return waiting_turn_; }
+  void take_turn() noexcept {
+    waiting_turn_ = false;
+    start_reading();
+  }
   void fail(CloseReason why) noexcept;
   bool closed() const noexcept { return closed_; }
 
@@ -79,6 +85,7 @@ private:
   Worker& worker_;
   CloseReason reason_ = CloseReason::done;
   bool paused_ = false;
+  bool waiting_turn_ = false; // stopped after a full read until the next loop round
   bool eof_ = false;
   bool closed_ = false;
   // What only a stalled write needs, made on the first one: an idle connection holds none.
@@ -120,9 +127,14 @@ public:
   WorkerStats stats() const { return service_.stats(); }
 
   void closed(UvConn* c) noexcept;
+  /// `c` filled the read buffer: it reads again next round, after the others (see on_read).
+  void wait_turn(UvConn* c) { turns_.push_back(c); }
 
   UvLoop loop;
-  char read_buf[64 * 1024];
+  // One read takes at most this much, and a connection that fills it waits for the next
+  // round (libuv would read up to 32 times): a flood of tiny chunks or frames costs the loop
+  // a few hundred microseconds per turn, so other connections' requests wait that at most.
+  char read_buf[16 * 1024];
 
 private:
   static void on_connection(uv_stream_t* server, int status);
@@ -145,6 +157,8 @@ private:
   detail::ServiceSlot service_;
   std::thread thread_;
   UvConn* conns_ = nullptr;
+  std::vector<UvConn*> turns_; // waiting for the next round (wait_turn)
+  uv_check_t turn_check_{};
   std::size_t live_ = 0;
   bool stopping_ = false;
 };
@@ -172,6 +186,12 @@ void UvConn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (c->closed_) return;
   if (nread > 0) {
     c->handler->on_read(buf->base, static_cast<std::size_t>(nread));
+    if (!c->closed_ && !c->paused_ && !c->eof_ &&
+        static_cast<std::size_t>(nread) == sizeof c->worker_.read_buf) {
+      uv_read_stop(s);
+      c->waiting_turn_ = true;
+      c->worker_.wait_turn(c);
+    }
   } else if (nread == UV_EOF) {
     c->eof_ = true;
     uv_read_stop(s);
@@ -326,6 +346,9 @@ void Worker::accept_one() {
 }
 
 void Worker::closed(UvConn* c) noexcept {
+  if (c->waiting_turn())
+    for (UvConn*& t : turns_)
+      if (t == c) t = nullptr;
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -363,6 +386,17 @@ void Worker::begin_stop(Millis deadline) {
 void Worker::run(const ServiceFactory& factory) {
   loop.attach_thread();
   service_.make(factory, loop, info_);
+  // After each poll, the connections that waited their turn read again.
+  uv_check_init(loop.raw(), &turn_check_);
+  turn_check_.data = this;
+  uv_check_start(&turn_check_, [](uv_check_t* h) {
+    auto* w = static_cast<Worker*>(h->data);
+    std::vector<UvConn*> turn;
+    turn.swap(w->turns_);
+    for (UvConn* c : turn)
+      if (c) c->take_turn();
+  });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&turn_check_));
   uv_tcp_init(loop.raw(), &listener_);
   listener_.data = this;
   int rc = uv_tcp_open(&listener_, listen_fd_);

@@ -245,6 +245,10 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     llhttp_errno_t err = llhttp_execute(&ex_->parser, buf + pos, len - pos);
     if (err == HPE_OK) {
       pos = len;
+      // Body bytes came in this read: the body timeout runs from here (once per read, not
+      // per chunk: a flood of 1-byte chunks is many callbacks).
+      if (read_timer().list == static_cast<std::uint8_t>(Timeout::body))
+        ctx_.arm(read_timer(), Timeout::body);
       std::size_t have = len - start + ex_->dropped;
       if (!ex_->headers_done && have > opts.max_header_bytes) {
         ex_->error_status = 431;
@@ -504,8 +508,6 @@ int HttpConnection::on_body(const char* at, std::size_t len) {
     ex.error_text = "the request body is larger than the server accepts";
     return -1;
   }
-  if (read_timer().list == static_cast<std::uint8_t>(Timeout::body))
-    ctx_.arm(read_timer(), Timeout::body); // progress: the body timeout runs from here
   auto off = static_cast<std::uint32_t>(at - base_);
   if (!ex.body_copied) {
     if (ex.body_span.len == 0) {
