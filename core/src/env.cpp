@@ -108,6 +108,11 @@ std::string_view Env::keep(std::string s) {
   return owned_.front();
 }
 
+std::string& Env::keep_string() {
+  owned_.emplace_front();
+  return owned_.front();
+}
+
 Loop& Env::loop() const noexcept {
   return *ex_->loop();
 }

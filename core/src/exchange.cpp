@@ -39,6 +39,8 @@ void Exchange::reset_for_reuse() noexcept {
   close_hooks_.clear();
   finish_hooks_.clear();
   body_.reset();
+  input_.reset();
+  env.input_.attach(nullptr);
   callbacks_.store(0, std::memory_order_relaxed);
   Env& e = env;
   e.method_ = e.script_name_ = e.path_ = e.query_ = e.target_ = e.server_name_ = e.server_port_ =
@@ -47,6 +49,13 @@ void Exchange::reset_for_reuse() noexcept {
   e.extras_.clear();
   e.params_.clear();
   e.owned_.clear();
+}
+
+InputStream& Exchange::open_input(InputSource* source, std::optional<std::uint64_t> length,
+                                  std::uint64_t limit, bool streamed) {
+  input_ = std::make_unique<InputStream>(*this, source, length, limit, streamed);
+  env.input_.attach(input_.get());
+  return *input_;
 }
 
 Response Exchange::internal_error(std::string_view what) {

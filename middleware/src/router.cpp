@@ -60,6 +60,7 @@ struct Route {
   Router::Handler handler;
   std::vector<std::string> names; // capture names in order ("id", "splat", ...)
   std::optional<std::regex> re;
+  RouteOptions body{};
 };
 
 /// A value for env params: the view itself when nothing needs decoding, else a kept copy.
@@ -110,8 +111,12 @@ struct Router::Impl {
   std::vector<AfterFilter> afters;
   std::unordered_map<int, ErrorHandler> errors;
   ExceptionHandler on_exception;
+  std::uint64_t max_body = 512 * 1024;
 
-  void add(std::string_view method, std::string_view pattern, Handler h);
+  void add(std::string_view method, std::string_view pattern, Handler h, RouteOptions o);
+  /// A route's body: whole before a route that does not stream (gathered here first when the
+  /// server streams), within the route's limit.
+  std::optional<Response> body_first(Env& env, const Route& r, const Captures& caps) const;
   Response dispatch(Env& env, const App* next) const;
   Response run_route(Env& env, const Route& r, const Captures& caps) const;
   /// Runs a route: true when it answered (into `answer`), false when it passed.
@@ -121,7 +126,8 @@ struct Router::Impl {
   Response exception_response(Env& env, const std::exception& e) const;
 };
 
-void Router::Impl::add(std::string_view method, std::string_view pattern, Handler h) {
+void Router::Impl::add(std::string_view method, std::string_view pattern, Handler h,
+                       RouteOptions o) {
   // Split into segments; an optional segment ("/:id?") makes two variants of the route.
   std::vector<std::string_view> segs;
   std::string_view p = pattern.starts_with('/') ? pattern.substr(1) : pattern;
@@ -139,7 +145,7 @@ void Router::Impl::add(std::string_view method, std::string_view pattern, Handle
       break;
     }
   for (int variant = 0; variant < (optional < segs.size() ? 2 : 1); ++variant) {
-    Route r{std::string(method), h, {}, std::nullopt};
+    Route r{std::string(method), h, {}, std::nullopt, o};
     Node* n = &root;
     for (std::size_t i = 0; i < segs.size(); ++i) {
       if (variant == 1 && i == optional) continue;
@@ -300,8 +306,45 @@ struct Match {
   }
 };
 
+std::optional<Response> Router::Impl::body_first(Env& env, const Route& r,
+                                                 const Captures& caps) const {
+  Input& in = env.input();
+  const std::uint64_t limit = r.body.max_body ? r.body.max_body : max_body;
+  auto too_large = [&] {
+    return error_response(env, 413, {413, {{"Content-Type", "text/plain"}}, "Payload Too Large\n"});
+  };
+  if (!in.streaming() || in.ended()) { // whole: the engine's own limit applied already
+    if (r.body.max_body && in.received() > r.body.max_body) return too_large();
+    return std::nullopt;
+  }
+  in.set_limit(limit);
+  if (in.length() && *in.length() > limit) return too_large();
+  if (r.body.stream) return std::nullopt; // the handler reads it as it comes
+  // Gather the body, then run the route as if it had come whole. Its answer goes out through
+  // the async callback; a route that passes then is answered 404 (the walk is over).
+  AsyncCallback cb = env.async_callback();
+  const std::size_t index = static_cast<std::size_t>(&r - routes.data());
+  Captures kept = caps; // views into the request's head: pinned, stable
+  in.read_all(static_cast<std::size_t>(limit), [this, &env, index, kept, cb](InputError e) {
+    if (e == InputError::too_large) {
+      cb(error_response(env, 413, {413, {{"Content-Type", "text/plain"}}, "Payload Too Large\n"}));
+      return;
+    }
+    if (e != InputError::none) return; // the client left or stalled: the engine answered
+    std::optional<Response> answer;
+    if (!attempt(env, routes[index], kept, answer))
+      answer = error_response(env, 404, {404, {{"Content-Type", "text/plain"}}, "Not Found\n"});
+    if (!answer->is_async()) cb(std::move(*answer));
+  });
+  return Response(lithe::async);
+}
+
 bool Router::Impl::attempt(Env& env, const Route& r, const Captures& caps,
                            std::optional<Response>& answer) const {
+  if (auto first = body_first(env, r, caps)) {
+    answer = std::move(first);
+    return true;
+  }
   try {
     answer = run_route(env, r, caps);
     return true;
@@ -366,8 +409,14 @@ Response Router::Impl::dispatch(Env& env, const App* next) const {
 Router::Router() : impl_(std::make_shared<Impl>()) {}
 Router::~Router() = default;
 
-Router& Router::route(std::string_view method, std::string_view pattern, Handler h) {
-  impl_->add(method, pattern, std::move(h));
+Router& Router::route(std::string_view method, std::string_view pattern, Handler h,
+                      RouteOptions o) {
+  impl_->add(method, pattern, std::move(h), o);
+  return *this;
+}
+
+Router& Router::max_body(std::uint64_t bytes) {
+  impl_->max_body = bytes;
   return *this;
 }
 

@@ -186,6 +186,8 @@ std::string usage(const Program& p) {
   flag("--max-connection-memory SIZE",
        "memory one connection may hold (default " + size_text(h.max_connection_memory) + ")");
   flag("--max-body SIZE", "request body, read whole (default " + size_text(h.max_body_bytes) + ")");
+  flag("--max-stream-body SIZE", "a streamed request body, when the app streams (default " +
+                                     size_text(h.max_stream_body_bytes) + ")");
   flag("--max-header SIZE",
        "request line and headers (default " + size_text(h.max_header_bytes) + ")");
   flag("--high-water SIZE",
@@ -225,6 +227,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
   static const std::map<std::string_view, std::size_t HttpOptions::*> size_flags = {
       {"max-connection-memory", &HttpOptions::max_connection_memory},
       {"max-body", &HttpOptions::max_body_bytes},
+      {"max-stream-body", &HttpOptions::max_stream_body_bytes},
       {"max-header", &HttpOptions::max_header_bytes},
       {"high-water", &HttpOptions::high_water},
   };

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <lithe/app.hpp>
+#include <lithe/detail/input_stream.hpp>
 #include <lithe/env.hpp>
 #include <lithe/function.hpp>
 #include <lithe/loop.hpp>
@@ -221,6 +222,35 @@ private:
 
 template <class F> InThread<std::decay_t<F>> in_thread(F&& fn) {
   return InThread<std::decay_t<F>>(std::forward<F>(fn));
+}
+
+/// `co_await env.input().read()`: the next piece of the request body (SPEC 2.12), or its end.
+/// The piece's view stays valid until the next read.
+class InputRead {
+public:
+  explicit InputRead(Input& in) noexcept : in_(&in) {}
+  bool await_ready() { return stream().take_now(chunk_); }
+  template <class P> void await_suspend(std::coroutine_handle<P> h) {
+    detail::CoContext& ctx = detail::context_of(h);
+    detail::InputStream* s = &stream();
+    s->wait(h, &chunk_);
+    ctx.cancel = [s] { s->cancel_wait(); };
+    ctx_ = &ctx;
+  }
+  InputChunk await_resume() const noexcept {
+    if (ctx_) ctx_->cancel.reset();
+    return chunk_;
+  }
+
+private:
+  detail::InputStream& stream();
+  Input* in_;
+  detail::CoContext* ctx_ = nullptr;
+  InputChunk chunk_;
+};
+
+inline InputRead Input::read() {
+  return InputRead(*this);
 }
 
 /// Runs a coroutine handler for `env`: its response when it ends without suspending (an

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <lithe/function.hpp>
+#include <lithe/input.hpp>
 #include <lithe/loop.hpp>
 #include <lithe/response.hpp>
 #include <lithe/small_vector.hpp>
@@ -62,8 +63,11 @@ public:
   }
   std::string_view content_type() const noexcept { return header("content-type").value_or(""); }
   std::string_view content_length() const noexcept { return header("content-length").value_or(""); }
-  /// The request body (lithe.input), complete: the engine reads it before calling the app.
+  /// The request body (lithe.input), complete: the engine reads it before calling the app,
+  /// unless the server streams bodies (then it is empty; read input()).
   std::string_view body() const noexcept { return body_; }
+  /// The request body as it arrives (SPEC 2.12): whole or streamed.
+  Input& input() noexcept { return input_; }
 
   /// The first value of a request header, by case-insensitive name.
   std::optional<std::string_view> header(std::string_view name) const noexcept;
@@ -109,6 +113,8 @@ public:
   void set_path(std::string_view v) noexcept { path_ = v; }
   /// Copies a string into storage the env owns for the request's lifetime.
   std::string_view keep(std::string s);
+  /// An empty string the env owns for the request's lifetime (keep() without a copy).
+  std::string& keep_string();
 
   // --- Engine services (SPEC §5-6).
   Loop& loop() const noexcept;
@@ -138,6 +144,8 @@ public:
 
 private:
   friend class detail::Exchange;
+  friend class Input;
+  void set_body(std::string_view b) noexcept { body_ = b; }
   struct Extra {
     Str key;
     Str text;
@@ -152,6 +160,7 @@ private:
   std::string_view method_, script_name_, path_, query_, target_, server_name_, server_port_,
       protocol_, url_scheme_, body_;
   mutable std::string_view remote_addr_; // null until asked for, when the engine formats it
+  Input input_{*this};
   SmallVector<RequestHeader, 24> headers_;
   SmallVector<Extra, 2> extras_;
   SmallVector<Param, 4> params_;

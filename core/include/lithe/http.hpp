@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace lithe {
@@ -19,6 +20,12 @@ struct HttpOptions {
   std::size_t max_uri_bytes = 8 * 1024;     // request target; over it: 414
   std::size_t max_headers = 100;            // header count; over it: 431
   std::size_t max_body_bytes = 512 * 1024;  // request body, read whole before the app; 413
+  /// Call the app once a request's head has arrived and stream its body through env.input()
+  /// (SPEC 2.12), with backpressure: the socket is not read while the app holds high_water
+  /// bytes unread. A body that arrived whole with its head is still given whole.
+  bool stream_bodies = false;
+  /// A streamed body's default limit (an app or a route may set another: Input::set_limit).
+  std::uint64_t max_stream_body_bytes = 1ULL << 30;
   /// All one connection may hold in memory at once: unparsed input and pipelined requests, a
   /// request's body, the output queue's buffers, and what a hijacking app charges to it
   /// (a WebSocket's message and compression state). Over it a request is answered 413 and a

@@ -1,16 +1,15 @@
-// HttpConnection: one HTTP/1.1 connection (RFC 9112) over a Transport. Parses with llhttp
-// straight from the bytes the backend read (views, no copies), calls the app once per
-// request in order, and serialises responses into the connection's output, which leaves in
-// one writev per read burst. Limits answer 400/408/413/414/417/431/501/505 and close.
+// HttpConnection: one HTTP/1.1 connection (RFC 9112) over a Transport, the state machine
+// that wires the engine's parts together: a RequestReader parses each request straight from
+// the bytes the backend read (views, no copies), the exchange calls the app once per request
+// in order, the response writer frames the answers and the OutQueue sends them, one writev
+// per read burst. A streamed request body (SPEC 2.12) flows to the app between its head and
+// its response. Limits answer 400/408/413/414/417/431/501/505 and close. docs/engine.md.
 #include "http_connection.hpp"
 
 #include <lithe/lint.hpp>
 #include <lithe/log.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
-#include <charconv>
 #include <cstring>
 #include <unistd.h>
 
@@ -18,137 +17,25 @@ namespace lithe::http {
 
 namespace {
 constexpr std::uint64_t small_file_bytes = 16 * 1024;
-}
-
-namespace {
-
-constexpr bool crlf_at(const char* p, std::size_t end) noexcept {
-  return end >= 2 && p[end - 2] == '\r' && p[end - 1] == '\n';
-}
-constexpr const char* bare_lf = "a line of the request head ends in a bare LF";
-
-// RFC 3986 §3.1: scheme ":" "//" ...; a scheme starts with a letter.
-bool absolute_form(std::string_view t) noexcept {
-  std::size_t sep = t.find("://");
-  if (sep == 0 || sep == std::string_view::npos || !std::isalpha(static_cast<unsigned char>(t[0])))
-    return false;
-  for (char c : t.substr(0, sep))
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
-      return false;
-  return true;
-}
-
-// RFC 3986 §3.2.2 reg-name (and IPv4address): unreserved and sub-delims.
-constexpr auto reg_name_char = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[static_cast<std::size_t>(c)] =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  for (unsigned char c : std::string_view("-._~!$&'()*+,;="))
-    t[c] = true;
-  return t;
-}();
-
-// ":" *DIGIT, a port of 0-65535 (or none after the colon), at `p` up to `end`.
-bool valid_port(const char* p, const char* end) noexcept {
-  if (p == end) return true;
-  if (*p != ':' || end - p > 6) return false;
-  std::uint32_t n = 0;
-  for (++p; p < end; ++p) {
-    if (*p < '0' || *p > '9') return false;
-    n = n * 10 + static_cast<std::uint32_t>(*p - '0');
-  }
-  return n <= 65535;
-}
-
-// RFC 9110 §7.2, RFC 3986 §3.2.2: Host is uri-host [":" port]. An empty value is allowed (a
-// target without authority); anything else that is not a host is refused, not passed on.
-// Every request passes here: a name or an IPv4 address is one table-driven pass.
-bool valid_host(std::string_view h) noexcept {
-  const char* p = h.data();
-  const char* end = p + h.size();
-  if (p == end) return true;
-  if (*p == '[') { // IP-literal (RFC 3986 §3.2.2, with RFC 6874's zone id)
-    const char* close = static_cast<const char*>(std::memchr(p, ']', h.size()));
-    if (!close || close - p < 2) return false;
-    for (const char* q = p + 1; q < close; ++q)
-      if (!std::isxdigit(static_cast<unsigned char>(*q)) && !std::strchr(":.%vV-_~", *q))
-        return false;
-    return valid_port(close + 1, end);
-  }
-  const char* q = p;
-  for (;;) {
-    while (q < end && reg_name_char[static_cast<unsigned char>(*q)])
-      ++q;
-    // pct-encoded
-    if (q + 2 < end && *q == '%' && std::isxdigit(static_cast<unsigned char>(q[1])) &&
-        std::isxdigit(static_cast<unsigned char>(q[2]))) {
-      q += 3;
-      continue;
-    }
-    break;
-  }
-  return q != p && valid_port(q, end);
-}
-
-// A response field name or value that is safe to emit: no CR, LF or NUL (no splitting).
-bool field_ok(std::string_view s) noexcept {
-  for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  return true;
-}
-
-void append_uint(std::string& b, std::uint64_t v, int base = 10) {
-  char tmp[24];
-  auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v, base);
-  b.append(tmp, static_cast<std::size_t>(end - tmp));
-}
-
-void append_status_line(std::string& b, int status) {
-  if (status == 200) {
-    b.append("HTTP/1.1 200 OK\r\n");
-    return;
-  }
-  b.append("HTTP/1.1 ");
-  append_uint(b, static_cast<std::uint64_t>(status));
-  b.push_back(' ');
-  b.append(reason_phrase(status));
-  b.append("\r\n");
-}
-
 } // namespace
-
-bool HttpContext::host_ok(std::string_view host) {
-  // A worker sees the same Host again and again: the last one found valid is not rechecked.
-  if (host.size() == last_host_.size() && host == last_host_) return true;
-  if (!valid_host(host)) return false;
-  if (host.size() <= 255) last_host_.assign(host);
-  return true;
-}
 
 // ---- HttpExchange
 
 void HttpExchange::prepare() {
   reset_for_reuse();
-  url = {};
-  header_spans.clear();
-  in_value = false;
-  body_span = {};
-  body_copy.clear();
-  if (body_copy.capacity() > 64 * 1024) body_copy.shrink_to_fit();
-  body_copied = false;
-  headers_done = false;
-  error_status = 0;
-  error_text = nullptr;
+  reader.release_memory();
+  conn = nullptr;
   req_ptr = nullptr;
   req_len = 0;
   pinned.clear();
   if (pinned.capacity() > 64 * 1024) pinned.shrink_to_fit();
   is_pinned = false;
   is_head = false;
+  http10 = false;
   upgrade = false;
-  framing = Framing::none;
-  remaining = 0;
+  body_open = false;
+  continue_sent = false;
+  encoder = {};
 }
 
 void HttpExchange::pin() {
@@ -158,6 +45,19 @@ void HttpExchange::pin() {
   relocate(req_ptr, req_len, pinned.data());
   req_ptr = pinned.data();
   is_pinned = true;
+}
+
+void HttpExchange::input_started() {
+  if (conn) conn->input_started(*this);
+}
+void HttpExchange::input_drained() {
+  if (conn) conn->input_drained();
+}
+void HttpExchange::input_failed(InputError e) {
+  if (conn) conn->input_failed(*this, e);
+}
+std::size_t HttpExchange::input_high_water() const noexcept {
+  return ctx_->options().high_water;
 }
 
 // The idle budget (docs/backends.md): a 144-byte malloc chunk on 64-bit targets.
@@ -233,59 +133,63 @@ void HttpConnection::on_read(const char* data, std::size_t len) {
   flush();
 }
 
+// One request at a time, and none while the output waits above the high-water mark: a client
+// that pipelines and never reads gets no more answers queued (reading pauses too). A streamed
+// body is parsed while its request is served.
+bool HttpConnection::can_parse() const noexcept {
+  if (phase_ == Phase::serving) return body_open();
+  return (phase_ == Phase::idle || phase_ == Phase::reading) && !output_full();
+}
+
 void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
-  const HttpOptions& opts = ctx_.options();
+  using Event = RequestReader::Event;
   std::size_t start = 0;
   std::size_t pos = own ? parsed_ : 0;
-  // One request at a time, and none while the output waits above the high-water mark: a
-  // client that pipelines and never reads gets no more answers queued (reading pauses too).
-  while (pos < len && (phase_ == Phase::idle || phase_ == Phase::reading) && !output_full()) {
+  while (pos < len && can_parse()) {
     if (!ex_) begin_request();
-    base_ = buf + start;
-    llhttp_errno_t err = llhttp_execute(&ex_->parser, buf + pos, len - pos);
-    if (err == HPE_OK) {
-      pos = len;
+    HttpExchange& ex = *ex_;
+    const bool body = ex.body_open;
+    std::size_t used = 0;
+    // A streamed body's bytes leave the input as they are parsed (they go to the app's
+    // stream); a request read whole stays until it is dispatched.
+    Event ev = ex.reader.feed(body ? buf + pos : buf + start, buf + pos, len - pos, used);
+    pos += used;
+    if (body) start = pos;
+    if (ev == Event::more) {
       // Body bytes came in this read: the body timeout runs from here (once per read, not
       // per chunk: a flood of 1-byte chunks is many callbacks).
-      if (read_timer().list == static_cast<std::uint8_t>(Timeout::body))
-        ctx_.arm(read_timer(), Timeout::body);
-      std::size_t have = len - start + ex_->dropped;
-      if (!ex_->headers_done && have > opts.max_header_bytes) {
-        ex_->error_status = 431;
-        ex_->error_text = "the request head is larger than the server accepts";
-        fail_request(err);
-        start = pos = len;
-      } else if (have > opts.max_header_bytes + opts.max_body_bytes + 64 * 1024) {
-        ex_->error_status = 413; // chunk framing and extensions count too
-        ex_->error_text = "the request is larger than the server accepts";
-        fail_request(err);
-        start = pos = len;
-      }
+      if (ex.reader.head_done()) ctx_.arm(read_timer(), Timeout::body);
+      if (!body && ex.reader.continue_due() && !ex.continue_sent) send_continue(ex);
       break;
     }
-    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-      auto end = static_cast<std::size_t>(llhttp_get_error_pos(&ex_->parser) - buf);
-      if (const char* why = line_ends_fault(buf + start, end - start)) {
-        ex_->error_status = 400;
-        ex_->error_text = why;
-        fail_request(err);
-        start = pos = len;
-        break;
-      }
-      dispatch(buf + start, end - start);
-      start = pos = end;
+    if (ev == Event::head) {
+      dispatch_head(buf + start, pos - start);
+      start = pos;
       continue;
     }
-    fail_request(err);
+    if (ev == Event::end) {
+      if (body) {
+        end_body(InputError::none);
+      } else {
+        dispatch(buf + start, pos - start);
+        start = pos;
+      }
+      continue;
+    }
+    if (body) {
+      const bool too_large = ex.reader.status() == 413;
+      refuse_body(too_large ? 413 : 400, ex.reader.error_text(ex.reader.last_error()).c_str(),
+                  too_large ? InputError::too_large : InputError::malformed);
+    } else {
+      fail_request(ex.reader.last_error());
+    }
     start = pos = len;
   }
   keep_input(buf, start, pos, len, own);
+  const HttpOptions& opts = ctx_.options();
   if ((phase_ == Phase::reading || phase_ == Phase::idle) && in_ &&
       memory() > opts.max_connection_memory) {
-    if (ex_) {
-      ex_->error_status = 413;
-      ex_->error_text = "the request needs more memory than a connection may hold";
-    }
+    if (ex_) ex_->reader.reject(413, "the request needs more memory than a connection may hold");
     lithe::log_error("a request needs more memory than a connection may hold (" +
                      memory_breakdown() + "); answered 413");
     fail_request(HPE_OK);
@@ -306,241 +210,53 @@ void HttpConnection::keep_input(const char* buf, std::size_t start, std::size_t 
     parsed_ = 0;
     return;
   }
-  // A chunked body already gathered into the exchange: its parsed framing and data bytes
-  // past the head are dropped now, so a flood of small chunks holds nothing here. The last 4
-  // parsed bytes stay: the request's end is checked for its CRLFs (line_ends_fault).
+  // A chunked body already gathered into the reader: its parsed framing and data bytes past
+  // the head are dropped now, so a flood of small chunks holds nothing here. The last 4
+  // parsed bytes stay: the request's end is checked for its CRLFs.
   std::size_t cut = 0; // bytes of [start + keep, pos - 4) dropped
-  if (ex_ && ex_->body_copied && phase_ == Phase::reading && pos > start + ex_->keep + 4)
-    cut = pos - start - ex_->keep - 4;
+  const RequestReader* r = ex_ ? &ex_->reader : nullptr;
+  if (r && r->body_gathered() && phase_ == Phase::reading && pos > start + r->keep() + 4)
+    cut = pos - start - r->keep() - 4;
   if (own) {
     in_->erase(0, start);
-    if (cut) in_->erase(ex_->keep, cut);
+    if (cut) in_->erase(r->keep(), cut);
   } else if (start < len) {
     if (!in_) in_ = ctx_.acquire_input();
     if (cut) {
-      in_->assign(buf + start, ex_->keep);
+      in_->assign(buf + start, r->keep());
       in_->append(buf + pos - 4, len - pos + 4);
     } else {
       in_->assign(buf + start, len - start);
     }
   }
-  if (cut) ex_->dropped += static_cast<std::uint32_t>(cut);
+  if (cut) ex_->reader.dropped(static_cast<std::uint32_t>(cut));
   if (in_ && in_->empty()) ctx_.release_input(std::exchange(in_, nullptr));
   parsed_ = static_cast<std::uint32_t>(pos - start - cut);
-}
-
-// RFC 9112 §2.2: every line of a request's head, and the last line of a chunked body, ends in
-// CRLF. llhttp 8 also takes a bare LF there; a proxy in front may not, and two parsers that
-// disagree on where a request ends is how requests are smuggled. Each header line's start was
-// checked as it came (on_header_field); this checks the head's end, and a chunked body's.
-// `req` holds the request as parsed (the spans point into it).
-const char* HttpConnection::line_ends_fault(const char* req, std::size_t len) const noexcept {
-  const HttpExchange& ex = *ex_;
-  if (ex.parser.flags & F_CHUNKED) {
-    std::size_t last = ex.url.off + ex.url.len; // the end of the head's last span
-    if (!ex.header_spans.empty()) {
-      const HttpExchange::HeaderSpan& h = ex.header_spans.back();
-      last = h.value.len ? h.value.off + h.value.len : h.name.off + h.name.len;
-    }
-    // The head's last line, then the empty line; and the body's own last line.
-    const void* lf = std::memchr(req + last, '\n', len - last);
-    std::size_t eol = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - req) + 1 : 0;
-    if (!crlf_at(req, eol) || !crlf_at(req, eol + 2)) return bare_lf;
-    return crlf_at(req, len) && crlf_at(req, len - 2) ? nullptr
-                                                      : "the chunked body ends in a bare LF";
-  }
-  // The head ends in CRLF CRLF, at the body if there is one, else at the request's end.
-  std::size_t head_end = ex.body_span.len ? ex.body_span.off : len;
-  return crlf_at(req, head_end) && crlf_at(req, head_end - 2) ? nullptr : bare_lf;
 }
 
 void HttpConnection::begin_request() {
   ex_ = ctx_.acquire_exchange();
   ex_->begin(ctx_.loop(), *this, &ctx_.counters());
-  llhttp_init(&ex_->parser, HTTP_REQUEST, &ctx_.settings());
-  ex_->parser.data = this;
+  ex_->conn = this;
+  const HttpOptions& opts = ctx_.options();
+  ex_->reader.begin(opts, ctx_.hosts(), opts.stream_bodies);
   phase_ = Phase::reading;
   ctx_.arm(read_timer(), Timeout::head);
 }
 
-bool HttpConnection::limit_exceeded(const char* at, std::size_t len) {
-  if (static_cast<std::size_t>(at + len - base_) <= ctx_.options().max_header_bytes) return false;
-  ex_->error_status = 431;
-  ex_->error_text = "the request head is larger than the server accepts";
-  return true;
-}
-
-int HttpConnection::on_url(const char* at, std::size_t len) {
-  HttpExchange& ex = *ex_;
-  if (ex.url.len == 0) ex.url.off = static_cast<std::uint32_t>(at - base_);
-  ex.url.len += static_cast<std::uint32_t>(len); // pieces of one URL are contiguous
-  if (ex.url.len > ctx_.options().max_uri_bytes) {
-    ex.error_status = 414;
-    ex.error_text = "the request target is longer than the server accepts";
-    return -1;
-  }
-  return 0;
-}
-
-int HttpConnection::on_header_field(const char* at, std::size_t len) {
-  HttpExchange& ex = *ex_;
-  if (ex.headers_done) return on_trailer(len);
-  if (limit_exceeded(at, len)) return -1;
-  if (ex.in_value || ex.header_spans.empty()) {
-    if (ex.header_spans.size() >= ctx_.options().max_headers) {
-      ex.error_status = 431;
-      ex.error_text = "the request has more header fields than the server accepts";
-      return -1;
-    }
-    const auto off = static_cast<std::uint32_t>(at - base_);
-    if (!crlf_at(base_, off)) { // the line before this one (RFC 9112 §2.2; line_ends_fault)
-      ex.error_status = 400;
-      ex.error_text = bare_lf;
-      return -1;
-    }
-    ex.header_spans.push_back({{off, 0}, {}});
-    ex.in_value = false;
-  }
-  ex.header_spans.back().name.len += static_cast<std::uint32_t>(len);
-  return 0;
-}
-
-int HttpConnection::on_header_value(const char* at, std::size_t len) {
-  HttpExchange& ex = *ex_;
-  if (ex.headers_done) return on_trailer(len);
-  if (limit_exceeded(at, len)) return -1;
-  // llhttp hands an obsolete line fold through inside the value; RFC 9112 §5.2 lets a
-  // server refuse it, which is safer than guessing what a proxy before it made of it.
-  if (std::memchr(at, '\n', len) || std::memchr(at, '\r', len)) {
-    ex.error_status = 400;
-    ex.error_text = "obsolete line folding is not accepted";
-    return -1;
-  }
-  HttpExchange::HeaderSpan& h = ex.header_spans.back();
-  auto off = static_cast<std::uint32_t>(at - base_);
-  if (!ex.in_value) {
-    h.value.off = off;
-    ex.in_value = true;
-  } else if (off != h.value.off + h.value.len) {
-    // A second piece that does not follow the first: llhttp skipped a fold's CRLF between.
-    ex.error_status = 400;
-    ex.error_text = "obsolete line folding is not accepted";
-    return -1;
-  }
-  h.value.len += static_cast<std::uint32_t>(len);
-  return 0;
-}
-
-// Trailer fields (RFC 9112 §7.1.2) are parsed, bounded by the head's limit and dropped: they
-// never become request headers (RFC 9110 §6.5.1 lets a recipient discard them), so a trailer
-// cannot change what the app sees.
-int HttpConnection::on_trailer(std::size_t len) {
-  HttpExchange& ex = *ex_;
-  ex.trailer_bytes += static_cast<std::uint32_t>(len);
-  if (ex.trailer_bytes <= ctx_.options().max_header_bytes) return 0;
-  ex.error_status = 431;
-  ex.error_text = "the request's trailer fields are larger than the server accepts";
-  return -1;
-}
-
-int HttpConnection::on_headers_complete() {
-  HttpExchange& ex = *ex_;
-  const llhttp_t& p = ex.parser;
-  const HttpOptions& opts = ctx_.options();
-  ex.headers_done = true;
-  auto fail = [&ex](std::uint16_t status, const char* text) {
-    ex.error_status = status;
-    ex.error_text = text;
-    return -1;
-  };
-  if (p.http_major != 1) return fail(505, "only HTTP/1.0 and HTTP/1.1 are served here");
-  // RFC 9112 §3.2: origin-form ("/path"), absolute-form ("http://host/path"), asterisk-form
-  // for OPTIONS only; authority-form is CONNECT's, and this is not a proxy.
-  std::string_view target(base_ + ex.url.off, ex.url.len);
-  if (p.method == HTTP_CONNECT) return fail(501, "CONNECT is for proxies; this server is not one");
-  if (target == "*") {
-    if (p.method != HTTP_OPTIONS) return fail(400, "the target * is for OPTIONS only");
-  } else if (target.empty() || (target.front() != '/' && !absolute_form(target))) {
-    return fail(400, "the request target is neither a path nor an absolute URL");
-  }
-  int hosts = 0;
-  std::string_view te, expect, host;
-  for (const HttpExchange::HeaderSpan& h : ex.header_spans) {
-    std::string_view name(base_ + h.name.off, h.name.len);
-    std::string_view value = trim_ows({base_ + h.value.off, h.value.len});
-    if (iequals(name, "host")) {
-      ++hosts;
-      host = value;
-    } else if (iequals(name, "transfer-encoding")) {
-      if (!te.empty()) return fail(501, "only one Transfer-Encoding field is understood");
-      te = value;
-    } else if (iequals(name, "expect")) {
-      expect = value;
-    }
-  }
-  // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host.
-  if (p.http_minor >= 1 && hosts == 0) return fail(400, "the request has no Host header");
-  if (hosts > 1) return fail(400, "the request has more than one Host header");
-  if (!ctx_.host_ok(host)) return fail(400, "the Host header is not a host name or address");
-  if (!te.empty()) {
-    // RFC 9112 §6.1: a 1.0 request with Transfer-Encoding has faulty framing; a coding other
-    // than chunked is not implemented here.
-    if (p.http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (!iequals(te, "chunked")) return fail(501, "only the chunked transfer coding is understood");
-  }
-  bool has_body = (p.flags & F_CHUNKED) || ((p.flags & F_CONTENT_LENGTH) && p.content_length > 0);
-  if ((p.flags & F_CONTENT_LENGTH) && p.content_length > opts.max_body_bytes)
-    return fail(413, "the request body is larger than the server accepts");
-  if (!expect.empty()) {
-    if (!iequals(expect, "100-continue"))
-      return fail(417, "only Expect: 100-continue is understood");
-    if (p.http_minor >= 1 && has_body) out().append("HTTP/1.1 100 Continue\r\n\r\n");
-  }
-  if (has_body) ctx_.arm(read_timer(), Timeout::body);
-  return 0;
-}
-
-int HttpConnection::on_body(const char* at, std::size_t len) {
-  HttpExchange& ex = *ex_;
-  std::size_t have = ex.body_copied ? ex.body_copy.size() : ex.body_span.len;
-  if (have + len > ctx_.options().max_body_bytes) {
-    ex.error_status = 413;
-    ex.error_text = "the request body is larger than the server accepts";
-    return -1;
-  }
-  auto off = static_cast<std::uint32_t>(at - base_);
-  if (!ex.body_copied) {
-    if (ex.body_span.len == 0) {
-      ex.body_span = {off, static_cast<std::uint32_t>(len)};
-      return 0;
-    }
-    if (ex.body_span.off + ex.body_span.len == off) { // contiguous (Content-Length): still a view
-      ex.body_span.len += static_cast<std::uint32_t>(len);
-      return 0;
-    }
-    ex.body_copy.assign(base_ + ex.body_span.off, ex.body_span.len); // chunked: gather the pieces
-    ex.body_copied = true;
-    ex.keep = ex.body_span.off; // the input from here on is dropped as it is parsed
-  }
-  ex.body_copy.append(at, len);
-  return 0;
+void HttpConnection::send_continue(HttpExchange& ex) {
+  ex.continue_sent = true;
+  out().append("HTTP/1.1 100 Continue\r\n\r\n");
+  queue_changed();
 }
 
 void HttpConnection::fail_request(llhttp_errno_t err) {
+  std::string text = ex_ ? ex_->reader.error_text(err) : std::string("Bad Request");
   int status = 400;
-  std::string text = "Bad Request";
-  if (ex_) {
-    if (ex_->error_status) {
-      status = ex_->error_status;
-      text = std::string(reason_phrase(status)) + ": " + ex_->error_text;
-    } else if (err == HPE_PAUSED_H2_UPGRADE) {
-      status = 505;
-      text = "HTTP Version Not Supported: only HTTP/1.0 and HTTP/1.1 are served here";
-    } else if (const char* why = llhttp_get_error_reason(&ex_->parser)) {
-      text = "Bad Request: ";
-      text.append(why);
-    }
-  }
+  if (ex_ && ex_->reader.status())
+    status = ex_->reader.status();
+  else if (err == HPE_PAUSED_H2_UPGRADE)
+    status = 505;
   text.push_back('\n');
   send_simple(status, text, CloseReason::error);
 }
@@ -548,47 +264,50 @@ void HttpConnection::fail_request(llhttp_errno_t err) {
 void HttpConnection::send_simple(int status, std::string_view text, CloseReason reason) {
   keep_alive_ = false;
   if (ex_) {
+    if (ex_->body_open) end_body(InputError::finished);
     ex_->finish(reason);
     drop_exchange();
   }
   OutQueue& o = out();
   std::string& b = o.tail();
-  std::size_t before = b.size();
-  append_status_line(b, status);
-  b.append(ctx_.date_line());
-  b.append(ctx_.server_line());
-  b.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-  append_uint(b, text.size());
-  b.append("\r\nConnection: close\r\n\r\n");
-  b.append(text);
-  o.appended(b.size() - before);
+  o.appended(write_simple(b, status, text, ctx_.date_line(), ctx_.server_line()));
   phase_ = Phase::closing;
   queue_changed();
+}
+
+// The env's views of the request: into the bytes at `req` (the head, and a whole body).
+void HttpConnection::bind(HttpExchange& ex, const char* req, std::size_t len) {
+  const RequestReader& r = ex.reader;
+  const llhttp_t& p = r.parser();
+  ex.req_ptr = req;
+  ex.req_len = len;
+  ex.upgrade = p.upgrade != 0;
+  ex.is_head = p.method == HTTP_HEAD;
+  ex.http10 = p.http_minor == 0;
+  keep_alive_ = llhttp_should_keep_alive(&p) != 0;
+  for (const RequestReader::HeaderSpan& h : r.headers())
+    ex.add_request_header({req + h.name.off, h.name.len},
+                          trim_ows({req + h.value.off, h.value.len}));
+  std::string_view body;
+  if (r.body_gathered())
+    body = r.body_copy();
+  else if (!r.streams())
+    body = {req + r.body_span().off, r.body_span().len};
+  RequestReader::Span url = r.url();
+  ex.set_request({.method = llhttp_method_name(static_cast<llhttp_method_t>(p.method)),
+                  .target = {req + url.off, url.len},
+                  .protocol = ex.http10 ? "HTTP/1.0" : "HTTP/1.1",
+                  .scheme = "http",
+                  .remote_addr = {}, // formatted if the app asks (peer_address)
+                  .default_port = ctx_.port_text(),
+                  .body = body});
 }
 
 void HttpConnection::dispatch(const char* req, std::size_t len) {
   HttpExchange& ex = *ex_;
   detail::Ref<HttpExchange> hold(&ex);
   ctx_.disarm(read_timer());
-  const llhttp_t& p = ex.parser;
-  ex.req_ptr = req;
-  ex.req_len = len;
-  ex.upgrade = p.upgrade != 0;
-  ex.is_head = p.method == HTTP_HEAD;
-  keep_alive_ = llhttp_should_keep_alive(&p) != 0;
-  for (const HttpExchange::HeaderSpan& h : ex.header_spans)
-    ex.add_request_header({req + h.name.off, h.name.len},
-                          trim_ows({req + h.value.off, h.value.len}));
-  std::string_view body = ex.body_copied
-                              ? std::string_view(ex.body_copy)
-                              : std::string_view(req + ex.body_span.off, ex.body_span.len);
-  ex.set_request({.method = llhttp_method_name(static_cast<llhttp_method_t>(p.method)),
-                  .target = {req + ex.url.off, ex.url.len},
-                  .protocol = p.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
-                  .scheme = "http",
-                  .remote_addr = {}, // formatted if the app asks (peer_address)
-                  .default_port = ctx_.port_text(),
-                  .body = body});
+  bind(ex, req, len);
   phase_ = Phase::serving;
   ex.call(ctx_.app());
   // Still unanswered, or held by someone (a callback, a body, a finish hook): it outlives
@@ -596,105 +315,71 @@ void HttpConnection::dispatch(const char* req, std::size_t len) {
   if (ex.ref_count() > 1) ex.pin();
 }
 
+// A streamed body's head (SPEC 2.12): the app is called now and reads the body as it comes.
+void HttpConnection::dispatch_head(const char* req, std::size_t len) {
+  HttpExchange& ex = *ex_;
+  detail::Ref<HttpExchange> hold(&ex);
+  const HttpOptions& opts = ctx_.options();
+  bind(ex, req, len);
+  ex.pin(); // the head outlives this read: the body's bytes come in later reads
+  detail::InputStream& in =
+      ex.open_input(&ex, ex.reader.content_length(), opts.max_stream_body_bytes, true);
+  ex.reader.stream_to(&in);
+  ex.body_open = true;
+  ctx_.arm(read_timer(), Timeout::body);
+  phase_ = Phase::serving;
+  ex.call(ctx_.app());
+  // The app may have lowered the limit below the declared length: refuse it now, before the
+  // client sends it (and before any 100 Continue).
+  if (ex_ == &ex && ex.body_open && in.length() && *in.length() > in.limit())
+    refuse_body(413, "Payload Too Large: the request body is larger than allowed",
+                InputError::too_large);
+}
+
+void HttpConnection::end_body(InputError e) {
+  HttpExchange& ex = *ex_;
+  ex.body_open = false;
+  ex.reader.stream_to(nullptr);
+  if (detail::InputStream* in = ex.input()) in->finish(e);
+  if (phase_ == Phase::serving) ctx_.disarm(read_timer());
+}
+
+// A streamed body cannot go on (too large, malformed, too slow): the app hears why, and the
+// client gets `status` unless the app answered already; the connection closes after.
+void HttpConnection::refuse_body(int status, const char* reason, InputError e) {
+  HttpExchange& ex = *ex_;
+  detail::Ref<HttpExchange> hold(&ex);
+  end_body(e);
+  keep_alive_ = false;
+  std::string text(reason);
+  text.push_back('\n');
+  if (!ex.responded())
+    ex.abandon(e == InputError::timeout ? CloseReason::timeout : CloseReason::error,
+               Response(status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(text)));
+  if (ex_ == &ex && !ex.responded()) {
+    // The app was still in its call or gave no answer the engine could send: close.
+    send_simple(status, reason, CloseReason::error);
+  }
+}
+
+void HttpConnection::input_started(HttpExchange& ex) {
+  if (&ex != ex_ || !ex.body_open || ex.responded()) return;
+  if (ex.reader.continue_due() && !ex.continue_sent) send_continue(ex);
+}
+
+void HttpConnection::input_failed(HttpExchange& ex, InputError e) {
+  if (&ex != ex_ || !ex.body_open) return;
+  refuse_body(413, "Payload Too Large: the request body is larger than allowed", e);
+}
+
 void HttpConnection::drop_exchange() noexcept {
   HttpExchange* e = std::exchange(ex_, nullptr);
-  if (e && e->drop_ref()) HttpExchange::last_ref_dropped(e);
+  if (!e) return;
+  e->conn = nullptr;
+  if (e->drop_ref()) HttpExchange::last_ref_dropped(e);
 }
 
 // ---- Responses
-
-void HttpConnection::write_head(HttpExchange& ex, const Response& r, bool streaming) {
-  const int status = r.status;
-  const bool hijack = r.body.kind() == Body::Kind::hijack;
-  OutQueue& o = out();
-  std::string& b = o.tail();
-  const std::size_t before = b.size();
-  append_status_line(b, status);
-  bool has_date = false, has_server = false;
-  std::string_view app_length;
-  for (const Header& h : r.headers) {
-    std::string_view n = h.name.view(), v = h.value.view();
-    if (n.empty() || !field_ok(n) || !field_ok(v)) {
-      log_error(ex, "dropped a response header with CR, LF or NUL in it (SPEC 3.3)");
-      continue;
-    }
-    switch (n.size()) {
-    case 4:
-      has_date |= iequals(n, "date");
-      break;
-    case 6:
-      has_server |= iequals(n, "server");
-      break;
-    case 10:
-      if (iequals(n, "connection")) {
-        if (iequals(v, "close")) keep_alive_ = false;
-        if (!hijack) continue; // the server writes its own
-      }
-      break;
-    case 14:
-      if (iequals(n, "content-length")) {
-        app_length = v;
-        continue;
-      }
-      break;
-    case 17:
-      if (iequals(n, "transfer-encoding")) continue; // the server's to choose (SPEC 3.7)
-      break;
-    default:
-      break;
-    }
-    b.append(n);
-    b.append(": ");
-    b.append(v);
-    b.append("\r\n");
-  }
-
-  using Framing = HttpExchange::Framing;
-  const bool http10 = ex.parser.http_minor == 0;
-  if (status_has_no_body(status) || hijack) {
-    ex.framing = Framing::swallow;
-    if (status == 304 && !app_length.empty()) {
-      b.append("Content-Length: ");
-      b.append(app_length);
-      b.append("\r\n");
-    }
-  } else if (!streaming) {
-    std::uint64_t size = *r.body.size();
-    if (!app_length.empty() && parse_u64(app_length) != size)
-      log_error(ex, "Content-Length " + std::string(app_length) + " does not match the body's " +
-                        std::to_string(size) + " bytes; sent the body's (SPEC 3.6)");
-    b.append("Content-Length: ");
-    append_uint(b, size);
-    b.append("\r\n");
-    ex.framing = ex.is_head ? Framing::swallow : Framing::none;
-  } else if (auto length = parse_u64(app_length)) {
-    b.append("Content-Length: ");
-    append_uint(b, *length);
-    b.append("\r\n");
-    ex.framing = ex.is_head ? Framing::swallow : Framing::length;
-    ex.remaining = *length;
-  } else if (ex.is_head) {
-    ex.framing = Framing::swallow;
-  } else if (!http10) {
-    b.append("Transfer-Encoding: chunked\r\n");
-    ex.framing = Framing::chunked;
-  } else {
-    ex.framing = Framing::close_delimited; // HTTP/1.0 has no chunked coding
-    keep_alive_ = false;
-  }
-  if (!has_date) b.append(ctx_.date_line());
-  if (!has_server) b.append(ctx_.server_line());
-  if (!hijack) {
-    if (!keep_alive_)
-      b.append("Connection: close\r\n");
-    else if (http10)
-      b.append("Connection: keep-alive\r\n");
-  }
-  b.append("\r\n");
-  o.appended(b.size() - before);
-  ex.outcome().status = status;
-  ex.outcome().head_bytes = b.size() - before;
-}
 
 void HttpConnection::respond(detail::Exchange& e, Response&& r) {
   auto& ex = static_cast<HttpExchange&>(e);
@@ -702,10 +387,30 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
   const Body::Kind kind = r.body.kind();
   if (ex.upgrade && kind != Body::Kind::hijack) keep_alive_ = false; // next bytes may not be HTTP
   if (ctx_.stopping()) keep_alive_ = false;
-  const bool streaming = kind == Body::Kind::deferrable || kind == Body::Kind::stream;
-  write_head(ex, r, streaming);
-  const bool send = ex.framing != HttpExchange::Framing::swallow;
+  // A body still arriving when the answer starts: the connection closes after the answer
+  // (what is left of the request is not read).
+  if (ex.body_open) keep_alive_ = false;
+  HeadParams params{.http10 = ex.http10,
+                    .is_head = ex.is_head,
+                    .streaming = kind == Body::Kind::deferrable || kind == Body::Kind::stream,
+                    .keep_alive = keep_alive_,
+                    .date = ctx_.date_line(),
+                    .server = ctx_.server_line()};
+  OutQueue& o = out();
+  std::string& b = o.tail();
+  HeadResult head = write_head(b, r, params);
+  o.appended(head.bytes);
+  keep_alive_ = head.keep_alive;
+  ex.encoder = BodyEncoder(head.framing, head.length);
   Outcome& outcome = ex.outcome();
+  outcome.status = r.status;
+  outcome.head_bytes = head.bytes;
+  if (head.dropped_header)
+    log_error(ex, "dropped a response header with CR, LF or NUL in it (SPEC 3.3)");
+  if (!head.app_length.empty())
+    log_error(ex, "Content-Length " + std::string(head.app_length) + " does not match the body's " +
+                      std::to_string(head.body_size) + " bytes; sent the body's (SPEC 3.6)");
+  const bool send = head.framing != Framing::swallow;
 
   switch (kind) {
   case Body::Kind::empty:
@@ -817,39 +522,28 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
 
 template <class S> void HttpConnection::write_body(HttpExchange& ex, S&& bytes) {
   if (&ex != ex_ || phase_ != Phase::serving) return;
-  std::size_t n = bytes.size();
-  ex.outcome().body_bytes += n;
-  using Framing = HttpExchange::Framing;
-  switch (ex.framing) {
-  case Framing::swallow:
-    return;
-  case Framing::length:
-    if (n > ex.remaining) {
-      log_error(ex, "the body is longer than its Content-Length; the rest was dropped (SPEC 3.6)");
-      out().append(std::string_view(bytes).substr(0, ex.remaining));
-      ex.remaining = 0;
-      queue_changed();
-      return;
-    }
-    ex.remaining -= n;
-    break;
-  case Framing::chunked: {
-    if (n == 0) return; // an empty chunk would end the body
-    std::string& b = out().tail();
+  ex.outcome().body_bytes += bytes.size();
+  BodyEncoder& enc = ex.encoder;
+  const std::size_t n = enc.admit(bytes.size());
+  if (enc.truncated())
+    log_error(ex, "the body is longer than its Content-Length; the rest was dropped (SPEC 3.6)");
+  if (n == 0) return; // swallowed, or an empty piece (which would end a chunked body)
+  OutQueue& o = out();
+  if (enc.framing() == Framing::chunked) {
+    std::string& b = o.tail();
     std::size_t before = b.size();
-    append_uint(b, n, 16);
-    b.append("\r\n");
-    out_->appended(b.size() - before);
-    break;
+    enc.before(b, n);
+    o.appended(b.size() - before);
   }
-  default:
-    break;
+  if constexpr (std::is_same_v<std::remove_cvref_t<S>, std::string>) {
+    if (n == bytes.size())
+      o.append_owned(std::move(bytes));
+    else
+      o.append(std::string_view(bytes).substr(0, n));
+  } else {
+    o.append(std::string_view(bytes).substr(0, n));
   }
-  if constexpr (std::is_same_v<std::remove_cvref_t<S>, std::string>)
-    out().append_owned(std::move(bytes));
-  else
-    out().append(bytes);
-  if (ex.framing == Framing::chunked) out_->append("\r\n");
+  o.append(enc.after());
   if (over_budget("a body written faster than the client reads")) return;
   queue_changed();
 }
@@ -865,19 +559,18 @@ void HttpConnection::body_write(detail::Exchange& ex, std::string&& bytes) {
 void HttpConnection::body_end(detail::Exchange& e, bool ok) {
   auto& ex = static_cast<HttpExchange&>(e);
   if (&ex != ex_ || phase_ != Phase::serving) return;
-  using Framing = HttpExchange::Framing;
   if (!ok) {
     // The body failed: leave it unterminated and close, so the client sees it incomplete.
     keep_alive_ = false;
+    if (ex.body_open) end_body(InputError::finished);
     ex.finish(CloseReason::error);
     drop_exchange();
     phase_ = Phase::closing;
     queue_changed();
     return;
   }
-  if (ex.framing == Framing::chunked) {
-    out().append("0\r\n\r\n");
-  } else if (ex.framing == Framing::length && ex.remaining > 0) {
+  out().append(ex.encoder.end());
+  if (!ex.encoder.complete()) {
     log_error(ex, "the body ended short of its Content-Length; closing (SPEC 3.6)");
     keep_alive_ = false;
   }
@@ -888,6 +581,10 @@ void HttpConnection::body_end(detail::Exchange& e, bool ok) {
 void HttpConnection::complete_response(HttpExchange& ex) {
   if (&ex != ex_) return;
   ctx_.count_request();
+  if (ex.body_open) { // answered before the body ended: the rest is not read
+    keep_alive_ = false;
+    end_body(InputError::finished);
+  }
   if (out_ && !out_->empty() && ex.has_finish_hooks()) {
     // Finish hooks learn how the response ended once its last byte is written.
     if (!pending_) pending_ = new Finishing();
@@ -956,6 +653,16 @@ void HttpConnection::update_reading() {
     pause = output_full() || (in_ && parsed_ < in_->size());
     break;
   case Phase::serving:
+    if (body_open()) {
+      // A streamed body: read while the app keeps up. The body timeout measures the client,
+      // so it stops while the app holds its bytes unread.
+      pause = output_full() || (ex_->input() && ex_->input()->full());
+      if (pause)
+        ctx_.disarm(read_timer());
+      else if (read_timer().list == 0)
+        ctx_.arm(read_timer(), Timeout::body);
+      break;
+    }
     pause = output_full() || (in_ && in_->size() > ctx_.options().max_header_bytes);
     break;
   case Phase::hijacked:
@@ -991,65 +698,30 @@ void HttpConnection::flush() {
 }
 
 void HttpConnection::write_out() {
-  std::error_code ec;
-  while (out_ && !out_->empty()) {
-    if (out_->front_is_file()) {
-      OutQueue::FileSpan f = out_->front_file();
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(f.length, max_write));
-      if (t_.can_sendfile()) {
-        std::size_t n = t_.try_sendfile(f.fd, f.offset, want, ec);
-        if (ec) {
-          close_now(CloseReason::client_gone);
-          return;
-        }
-        if (n > 0) {
-          out_->consume(n);
-          count_written(n);
-          continue;
-        }
-        writing_ = true;
-        inflight_ = static_cast<std::uint32_t>(want);
-        out_->write_started(1);
-        ctx_.arm(out_->send_timer);
-        t_.sendfile(f.fd, f.offset, want);
-        return;
-      }
-      // No sendfile: one bounded read at a time, never the whole file.
-      std::string chunk = ctx_.buffers().take();
-      chunk.resize(std::min<std::size_t>(want, 64 * 1024));
-      ssize_t n = ::pread(f.fd, chunk.data(), chunk.size(), static_cast<off_t>(f.offset));
-      if (n <= 0) {
-        lithe::log_error("a file body could not be read to its end; closing");
-        close_now(CloseReason::error);
-        return;
-      }
-      chunk.resize(static_cast<std::size_t>(n));
-      out_->inline_front_file(std::move(chunk));
-      continue;
-    }
-    iovec iov[64];
-    std::size_t total = 0;
-    int cnt = out_->gather(iov, 64, SIZE_MAX, total);
-    std::size_t n = t_.try_write(iov, cnt, ec);
-    if (ec) {
-      close_now(CloseReason::client_gone);
-      return;
-    }
-    out_->consume(n);
-    count_written(n);
-    if (n < total) {
-      // The socket is full: at most max_write goes in the background (the send timeout
-      // re-arms after each step); new output queues behind it.
-      cnt = out_->gather(iov, 64, max_write, total);
-      writing_ = true;
-      inflight_ = static_cast<std::uint32_t>(total);
-      out_->write_started(cnt);
-      ctx_.arm(out_->send_timer);
-      t_.write(iov, cnt);
-      return;
-    }
+  if (!out_) {
+    on_flushed();
+    return;
   }
-  on_flushed();
+  std::size_t written = 0;
+  OutQueue::Flush f = out_->flush(t_, max_write, written);
+  count_written(written);
+  switch (f) {
+  case OutQueue::Flush::done:
+    on_flushed();
+    return;
+  case OutQueue::Flush::waiting:
+    // The send timeout re-arms after each background step: it measures progress.
+    writing_ = true;
+    ctx_.arm(out_->send_timer);
+    return;
+  case OutQueue::Flush::peer_gone:
+    close_now(CloseReason::client_gone);
+    return;
+  case OutQueue::Flush::unreadable:
+    lithe::log_error("a file body could not be read to its end; closing");
+    close_now(CloseReason::error);
+    return;
+  }
 }
 
 void HttpConnection::on_write_done(std::error_code ec) {
@@ -1059,10 +731,7 @@ void HttpConnection::on_write_done(std::error_code ec) {
     close_now(CloseReason::client_gone);
     return;
   }
-  out_->write_done();
-  out_->consume(inflight_);
-  count_written(inflight_);
-  inflight_ = 0;
+  count_written(out_->background_done());
   flush();
 }
 
@@ -1150,6 +819,8 @@ void HttpConnection::on_closed(CloseReason reason) {
   CloseReason cut = why == CloseReason::done ? CloseReason::client_gone : why;
   phase_ = Phase::closed;
   if (ex_) {
+    if (ex_->body_open)
+      end_body(why == CloseReason::timeout ? InputError::timeout : InputError::client_gone);
     ex_->finish(cut);
     drop_exchange();
   }
@@ -1185,7 +856,7 @@ void HttpConnection::on_stop() {
     break;
   case Phase::serving:
     // An open-ended stream (chunked, no length) has no natural end: end it cleanly now.
-    if (ex_ && ex_->body() && ex_->framing == HttpExchange::Framing::chunked) {
+    if (ex_ && ex_->body() && ex_->encoder.framing() == Framing::chunked) {
       HttpExchange& ex = *ex_;
       out().append("0\r\n\r\n");
       ctx_.count_request();
@@ -1216,6 +887,8 @@ void HttpConnection::on_timeout(Timeout which) {
     if (phase_ == Phase::reading)
       send_simple(408, "Request Timeout: the request body stopped arriving\n",
                   CloseReason::timeout);
+    else if (phase_ == Phase::serving && body_open())
+      refuse_body(408, "Request Timeout: the request body stopped arriving", InputError::timeout);
     break;
   case Timeout::idle:
     if (phase_ == Phase::idle) close_now(CloseReason::timeout);

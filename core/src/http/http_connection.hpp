@@ -3,6 +3,8 @@
 #pragma once
 
 #include "out_queue.hpp"
+#include "request_reader.hpp"
+#include "response_writer.hpp"
 #include "timeouts.hpp"
 
 #include <lithe/detail/exchange.hpp>
@@ -22,34 +24,15 @@ namespace lithe::http {
 class HttpConnection;
 class HttpContext;
 
-/// One request's state: the exchange (env, hooks) plus what the parser gathered. Pooled.
-class HttpExchange final : public detail::Exchange {
+/// One request's state: the exchange (env, hooks), the reader that parses it and the encoder
+/// of its response body. Pooled. It is also the source of its streamed body (so the
+/// connection, which every idle socket holds, carries no extra interface).
+class HttpExchange final : public detail::Exchange, public detail::InputSource {
 public:
   explicit HttpExchange(HttpContext& ctx) noexcept : ctx_(&ctx) {}
 
-  struct Span {
-    std::uint32_t off = 0, len = 0;
-  };
-  struct HeaderSpan {
-    Span name, value;
-  };
-
-  llhttp_t parser{};
-  Span url;
-  SmallVector<HeaderSpan, 24> header_spans;
-  bool in_value = false;
-  Span body_span;
-  std::string body_copy; // chunked (non-contiguous) bodies
-  bool body_copied = false;
-  bool headers_done = false;
-  // Once a chunked body is gathered into body_copy, the input past the head need not be
-  // kept: bytes from `keep` (relative to the request's start) on are dropped as parsed, and
-  // counted in `dropped` so the request's size limit still sees them.
-  std::uint32_t keep = 0;
-  std::uint32_t dropped = 0;
-  std::uint32_t trailer_bytes = 0; // trailer fields: checked and bounded, never kept
-  std::uint16_t error_status = 0;
-  const char* error_text = nullptr;
+  RequestReader reader;
+  HttpConnection* conn = nullptr; // while the connection serves this exchange
 
   // Set when the request is dispatched.
   const char* req_ptr = nullptr; // the request's bytes in the connection's input
@@ -57,19 +40,26 @@ public:
   std::string pinned; // the request's bytes, copied when the exchange outlives the input
   bool is_pinned = false;
   bool is_head = false;
+  bool http10 = false;
   bool upgrade = false;
+  bool body_open = false;     // a streamed body is still arriving
+  bool continue_sent = false; // 100 Continue went out
   char remote[64] = {};
 
-  // Response framing of a deferrable or streaming body.
-  enum class Framing : std::uint8_t { none, length, chunked, close_delimited, swallow };
-  Framing framing = Framing::none;
-  std::uint64_t remaining = 0; // Content-Length bytes still due
+  BodyEncoder encoder; // a deferrable or streaming body's framing
 
   void prepare();
   void pin();
-  /// Memory this request holds beyond the connection's input (its body copy, its pinned
-  /// request bytes).
-  std::size_t memory() const noexcept { return body_copy.capacity() + pinned.capacity(); }
+  /// Memory this request holds beyond the connection's input (its body, its pinned bytes).
+  std::size_t memory() const noexcept {
+    return reader.memory() + pinned.capacity() + (input() ? input()->memory() : 0);
+  }
+
+  // detail::InputSource
+  void input_started() override;
+  void input_drained() override;
+  void input_failed(InputError e) override;
+  std::size_t input_high_water() const noexcept override;
 
 protected:
   void recycle() noexcept override;
@@ -96,11 +86,8 @@ public:
   const std::string& port_text() const noexcept { return port_text_; }
   detail::LiveCounters& counters() noexcept { return counters_; }
   BufferPool& buffers() noexcept { return buffers_; }
-  const llhttp_settings_t& settings() const noexcept { return settings_; }
   bool stopping() const noexcept { return stopping_; }
-
-  /// A Host value is a host[:port] (RFC 9110 §7.2).
-  bool host_ok(std::string_view host);
+  HostCache& hosts() noexcept { return hosts_; }
 
   /// "Date: ...\r\n", refreshed once a second (RFC 9110 §6.6.1).
   std::string_view date_line() noexcept;
@@ -135,7 +122,6 @@ private:
   HttpOptions opts_;
   std::string port_text_;
   std::string server_line_;
-  llhttp_settings_t settings_{};
   detail::LiveCounters counters_;
   std::atomic<long> requests_{0};
   BufferPool buffers_;
@@ -150,7 +136,7 @@ private:
   TimerId sweep_timer_ = 0;
   std::vector<HttpConnection*> dirty_;
   bool flush_scheduled_ = false;
-  std::string last_host_; // the last Host value host_ok found valid
+  HostCache hosts_;
   std::size_t connection_count_ = 0;
   std::atomic<long> live_connections_{0};
   bool stopping_ = false;
@@ -197,13 +183,10 @@ public:
   void on_timeout(Timeout which);
   void flush();
 
-  // llhttp callbacks
-  int on_url(const char* at, std::size_t len);
-  int on_header_field(const char* at, std::size_t len);
-  int on_header_value(const char* at, std::size_t len);
-  int on_headers_complete();
-  int on_body(const char* at, std::size_t len);
-  int on_trailer(std::size_t len);
+  // From the exchange (its streamed body).
+  void input_started(HttpExchange& ex);
+  void input_drained() { queue_changed(); }
+  void input_failed(HttpExchange& ex, InputError e);
 
   ReadTimeout& read_timer() noexcept { return *this; }
   /// Memory this connection holds now (its budget: HttpOptions::max_connection_memory).
@@ -215,17 +198,22 @@ private:
   enum class Phase : std::uint8_t { idle, reading, serving, hijacked, closing, lingering, closed };
 
   void parse(const char* buf, std::size_t len, bool own);
+  bool can_parse() const noexcept;
   void parse_waiting();
-  const char* line_ends_fault(const char* req, std::size_t len) const noexcept;
   bool output_full() const noexcept { return out_ && out_->size() >= ctx_.options().high_water; }
+  bool body_open() const noexcept { return ex_ && ex_->body_open; }
   void update_reading();
   bool over_budget(const char* what);
   void write_out();
   void begin_request();
+  void bind(HttpExchange& ex, const char* req, std::size_t len);
   void dispatch(const char* req, std::size_t len);
+  void dispatch_head(const char* req, std::size_t len);
+  void end_body(InputError e);
+  void refuse_body(int status, const char* reason, InputError e);
   void fail_request(llhttp_errno_t err);
   void send_simple(int status, std::string_view text, CloseReason reason);
-  void write_head(HttpExchange& ex, const Response& r, bool streaming);
+  void send_continue(HttpExchange& ex);
   template <class S> void write_body(HttpExchange& ex, S&& bytes);
   void complete_response(HttpExchange& ex);
   void after_response();
@@ -236,7 +224,6 @@ private:
   void drop_exchange() noexcept;
   void keep_input(const char* buf, std::size_t start, std::size_t pos, std::size_t len, bool own);
   OutQueue& out();
-  bool limit_exceeded(const char* at, std::size_t len);
 
   HttpContext& ctx_;
   Transport& t_;
@@ -244,8 +231,6 @@ private:
   std::string* in_ = nullptr;           // input kept between reads
   OutQueue* out_ = nullptr;             // unsent output
   detail::SocketState* sock_ = nullptr; // after a hijack (holds a ref)
-  const char* base_ = nullptr;          // the current request's first byte, while parsing
-  std::uint32_t inflight_ = 0;          // bytes of a background write (at most max_write)
   std::uint32_t parsed_ = 0;            // bytes of *in_ already fed to the parser
   std::uint32_t discarded_ = 0;         // bytes read and dropped while lingering
   Phase phase_ = Phase::idle;

@@ -13,21 +13,6 @@ namespace lithe::http {
 
 namespace {
 
-template <int (HttpConnection::*F)(const char*, std::size_t)>
-int data_cb(llhttp_t* p, const char* at, std::size_t len) {
-  return (static_cast<HttpConnection*>(p->data)->*F)(at, len);
-}
-
-int headers_complete_cb(llhttp_t* p) {
-  return static_cast<HttpConnection*>(p->data)->on_headers_complete();
-}
-
-// Stop after each request, so the next pipelined one is parsed only once this one is
-// answered, and the request's bytes are known to end here.
-int message_complete_cb(llhttp_t*) {
-  return HPE_PAUSED;
-}
-
 constexpr int index(Timeout t) {
   return static_cast<int>(t);
 }
@@ -39,13 +24,6 @@ HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOpti
   if (opts_.lint) app_ = lint(std::move(app_));
   port_text_ = std::to_string(listen.port);
   if (!opts_.server.empty()) server_line_ = "Server: " + opts_.server + "\r\n";
-  llhttp_settings_init(&settings_);
-  settings_.on_url = data_cb<&HttpConnection::on_url>;
-  settings_.on_header_field = data_cb<&HttpConnection::on_header_field>;
-  settings_.on_header_value = data_cb<&HttpConnection::on_header_value>;
-  settings_.on_headers_complete = headers_complete_cb;
-  settings_.on_body = data_cb<&HttpConnection::on_body>;
-  settings_.on_message_complete = message_complete_cb;
 
   for (TimeoutNode& l : lists_)
     l.prev = l.next = &l;

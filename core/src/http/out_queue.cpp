@@ -1,5 +1,9 @@
-// OutQueue: segment bookkeeping for one connection's unsent output.
+// OutQueue: one connection's unsent output (segment bookkeeping) and its flusher (writev, sendfile
+// or bounded preads, one background write at a time).
 #include "out_queue.hpp"
+
+#include <algorithm>
+#include <unistd.h>
 
 namespace lithe::http {
 
@@ -137,6 +141,62 @@ void OutQueue::clear() {
   size_ = 0;
   memory_ = 0;
   in_flight_ = 0;
+}
+
+OutQueue::Flush OutQueue::flush(Transport& t, std::size_t max_write, std::size_t& written) {
+  std::error_code ec;
+  written = 0;
+  while (!empty()) {
+    if (front_is_file()) {
+      FileSpan f = front_file();
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(f.length, max_write));
+      if (t.can_sendfile()) {
+        std::size_t n = t.try_sendfile(f.fd, f.offset, want, ec);
+        if (ec) return Flush::peer_gone;
+        if (n > 0) {
+          consume(n);
+          written += n;
+          continue;
+        }
+        write_started(1);
+        in_flight_bytes_ = want;
+        t.sendfile(f.fd, f.offset, want);
+        return Flush::waiting;
+      }
+      // No sendfile: one bounded read at a time, never the whole file.
+      std::string chunk = pool_->take();
+      chunk.resize(std::min<std::size_t>(want, 64 * 1024));
+      ssize_t n = ::pread(f.fd, chunk.data(), chunk.size(), static_cast<off_t>(f.offset));
+      if (n <= 0) return Flush::unreadable;
+      chunk.resize(static_cast<std::size_t>(n));
+      inline_front_file(std::move(chunk));
+      continue;
+    }
+    iovec iov[64];
+    std::size_t total = 0;
+    int cnt = gather(iov, 64, SIZE_MAX, total);
+    std::size_t n = t.try_write(iov, cnt, ec);
+    if (ec) return Flush::peer_gone;
+    consume(n);
+    written += n;
+    if (n < total) {
+      // The socket is full: at most max_write goes in the background; new output queues
+      // behind it.
+      cnt = gather(iov, 64, max_write, total);
+      write_started(cnt);
+      in_flight_bytes_ = total;
+      t.write(iov, cnt);
+      return Flush::waiting;
+    }
+  }
+  return Flush::done;
+}
+
+std::size_t OutQueue::background_done() noexcept {
+  write_done();
+  std::size_t n = std::exchange(in_flight_bytes_, 0);
+  consume(n);
+  return n;
 }
 
 } // namespace lithe::http

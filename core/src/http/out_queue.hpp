@@ -9,6 +9,7 @@
 
 #include <lithe/body.hpp>
 #include <lithe/small_vector.hpp>
+#include <lithe/transport.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -104,6 +105,20 @@ public:
   void consume(std::size_t n);
   void clear();
 
+  /// The flusher: writes what `t` takes now, memory with writev and files with sendfile (or
+  /// bounded preads where the transport has none), and when the socket is full starts one
+  /// background write of at most `max_write` bytes. `written` gets the bytes written now.
+  enum class Flush : std::uint8_t {
+    done,      // all written
+    waiting,   // a background write of `in_flight()` bytes started: on_write_done follows
+    peer_gone, // the transport failed (reset, broken pipe)
+    unreadable // a file could not be read to its end
+  };
+  Flush flush(Transport& t, std::size_t max_write, std::size_t& written);
+  /// The background write finished: its bytes leave the queue.
+  std::size_t background_done() noexcept;
+  std::size_t in_flight() const noexcept { return in_flight_bytes_; }
+
   /// Armed while a background write is in flight (the context's send list).
   SendTimeout send_timer;
 
@@ -132,6 +147,7 @@ private:
   std::size_t size_ = 0;
   std::size_t memory_ = 0;
   int in_flight_ = 0; // segments at the front a background write points into
+  std::size_t in_flight_bytes_ = 0;
 };
 
 } // namespace lithe::http

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <lithe/app.hpp>
+#include <lithe/detail/input_stream.hpp>
 #include <lithe/detail/ref.hpp>
 
 #include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +85,13 @@ public:
   /// Count of the head and body bytes (engine side), for Outcome.
   Outcome& outcome() noexcept { return outcome_; }
 
+  /// Opens the request body's stream (engine side, or Input for a whole body).
+  InputStream& open_input(InputSource* source, std::optional<std::uint64_t> length,
+                          std::uint64_t limit, bool streamed);
+  InputStream* input() const noexcept { return input_.get(); }
+  /// The response finished (its hooks ran).
+  bool finished() const noexcept { return finished_; }
+
   State state() const noexcept { return state_; }
   bool responded() const noexcept { return responded_; }
   Sink* sink() const noexcept { return sink_; }
@@ -141,6 +150,7 @@ private:
   SmallVector<Function<void(Env&, const Outcome&)>, 1> finish_hooks_;
   Outcome outcome_;
   Ref<BodyState> body_;
+  std::unique_ptr<InputStream> input_;
 };
 
 /// A sink for body bytes: Exchange's Sink in HTTP, or a filter stage.

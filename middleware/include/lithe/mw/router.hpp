@@ -38,6 +38,17 @@ std::vector<std::string_view> splats(const Env& env);
 
 class AsyncRequest;
 
+/// A route's request body (SPEC 2.12; docs/router.md).
+struct RouteOptions {
+  /// Call the handler as soon as the head has arrived and let it read env.input() as the body
+  /// comes. Takes effect on a server that streams bodies (HttpOptions::stream_bodies); a route
+  /// that does not stream gets its body whole there, gathered by the router first.
+  bool stream = false;
+  /// The most this route's body may bring (0: the router's default, Router::max_body); more
+  /// is answered 413.
+  std::uint64_t max_body = 0;
+};
+
 class Router {
 public:
   /// A route's handler: a function `Response(Env&)`, or a coroutine `lithe::Co<Response>
@@ -64,8 +75,12 @@ public:
   ~Router();
 
   Router& get(std::string_view pattern, Handler h) { return route("GET", pattern, std::move(h)); }
-  Router& post(std::string_view pattern, Handler h) { return route("POST", pattern, std::move(h)); }
-  Router& put(std::string_view pattern, Handler h) { return route("PUT", pattern, std::move(h)); }
+  Router& post(std::string_view pattern, Handler h, RouteOptions o = {}) {
+    return route("POST", pattern, std::move(h), o);
+  }
+  Router& put(std::string_view pattern, Handler h, RouteOptions o = {}) {
+    return route("PUT", pattern, std::move(h), o);
+  }
   Router& patch(std::string_view pattern, Handler h) {
     return route("PATCH", pattern, std::move(h));
   }
@@ -77,7 +92,9 @@ public:
     return route("OPTIONS", pattern, std::move(h));
   }
   /// Any method by name; the pattern syntax is in docs/router.md.
-  Router& route(std::string_view method, std::string_view pattern, Handler h);
+  Router& route(std::string_view method, std::string_view pattern, Handler h, RouteOptions o = {});
+  /// The body limit of routes that set none (default 512 KiB); more is answered 413.
+  Router& max_body(std::uint64_t bytes);
   /// A regex route, matched against PATH_INFO whole; groups become params "1", "2", ...
   Router& route(std::string_view method, std::regex pattern, Handler h);
 
