@@ -56,7 +56,7 @@ Response Exchange::internal_error(std::string_view what) {
     sink_->log_error(*this, msg);
   else
     log_error(msg);
-  return Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
+  return internal_server_error();
 }
 
 Response Exchange::invoke(const App& app) {
@@ -97,7 +97,7 @@ void Exchange::call(const App& app) {
 void Exchange::respond_now(Response r) {
   if (r.is_async()) {
     report_lint({"5.1", "a response was the async sentinel where a real response was due"});
-    r = Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
+    r = internal_server_error();
   }
   if (sink_) sink_->respond(*this, std::move(r));
 }
@@ -138,7 +138,7 @@ void Exchange::dropped_callback_check() {
   if (callbacks_.load(std::memory_order_acquire) != 0) return;
   report_lint({"5.4", "the app returned the async sentinel and dropped env.async_callback() "
                       "without calling it; answering 500"});
-  deliver(Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n"));
+  deliver(internal_server_error());
 }
 
 void Exchange::callback_released() noexcept {
@@ -180,6 +180,8 @@ bool Exchange::abandon(CloseReason why, Response instead) {
       h(why);
     } catch (const std::exception& e) {
       internal_error(e.what());
+    } catch (...) {
+      internal_error("unknown exception in a close hook");
     }
   }
   return deliver(std::move(instead));
