@@ -157,6 +157,7 @@ void DeferrableBody::add_filter(Function<std::string(std::string_view, bool)> fn
 
 // ---- Socket
 
+Socket::Socket() noexcept = default;
 Socket::Socket(Ref<SocketState> s) noexcept : state_(std::move(s)) {}
 Socket::Socket(const Socket& o) noexcept = default;
 Socket::Socket(Socket&& o) noexcept = default;
