@@ -22,6 +22,7 @@ void Exchange::begin(Loop& loop, Sink& sink, LiveCounters* counters) {
   state_ = State::idle;
   responded_ = false;
   finished_ = false;
+  abandoned_ = false;
   gone_.store(false, std::memory_order_relaxed);
   outcome_ = Outcome{};
   env.ex_ = this;
@@ -112,7 +113,10 @@ bool Exchange::deliver(Response r) {
     return true;
   }
   if (responded_) {
-    report_lint({"5.2", "the async callback was called after a response was given"});
+    // After abandon() the app was told through its close hook, as when the client leaves, and
+    // may have called from another thread before it knew: refused, not reported (SPEC 5.2).
+    if (!abandoned_)
+      report_lint({"5.2", "the async callback was called after a response was given"});
     return false;
   }
   if (gone_.load(std::memory_order_acquire) || !sink_) return false;
@@ -173,6 +177,7 @@ void Exchange::attach_body(BodyState* b) noexcept {
 
 bool Exchange::abandon(CloseReason why, Response instead) {
   if (responded_ || finished_ || state_ != State::awaiting) return false;
+  abandoned_ = true;
   auto hooks = std::move(close_hooks_);
   close_hooks_.clear();
   for (auto& h : hooks) {
@@ -270,8 +275,9 @@ bool BodyState::write(std::string&& bytes) {
 }
 
 void BodyState::end(bool ok) {
-  if (ended_ || is_closed()) return;
-  ended_ = true;
+  if (ended_) return;
+  ended_ = true; // also after the client left: a write after this is the app's error (4.6)
+  if (is_closed()) return;
   ok_ = ok;
   if (!ex_ || !ex_->sink()) return; // attach() finishes the job
   Exchange& ex = *ex_;
