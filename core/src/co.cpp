@@ -30,7 +30,7 @@ Response outcome(Co<Response>& co) {
     log_error("a coroutine handler failed after suspending (not a std::exception); "
               "answering 500");
   }
-  return Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
+  return internal_server_error();
 }
 
 // At the top-level coroutine's final suspension: the frame is destroyed here, then the

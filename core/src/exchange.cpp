@@ -22,6 +22,7 @@ void Exchange::begin(Loop& loop, Sink& sink, LiveCounters* counters) {
   state_ = State::idle;
   responded_ = false;
   finished_ = false;
+  abandoned_ = false;
   gone_.store(false, std::memory_order_relaxed);
   outcome_ = Outcome{};
   env.ex_ = this;
@@ -65,7 +66,7 @@ Response Exchange::internal_error(std::string_view what) {
     sink_->log_error(*this, msg);
   else
     log_error(msg);
-  return Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
+  return internal_server_error();
 }
 
 Response Exchange::invoke(const App& app) {
@@ -106,7 +107,7 @@ void Exchange::call(const App& app) {
 void Exchange::respond_now(Response r) {
   if (r.is_async()) {
     report_lint({"5.1", "a response was the async sentinel where a real response was due"});
-    r = Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
+    r = internal_server_error();
   }
   if (sink_) sink_->respond(*this, std::move(r));
 }
@@ -121,7 +122,10 @@ bool Exchange::deliver(Response r) {
     return true;
   }
   if (responded_) {
-    report_lint({"5.2", "the async callback was called after a response was given"});
+    // After abandon() the app was told through its close hook, as when the client leaves, and
+    // may have called from another thread before it knew: refused, not reported (SPEC 5.2).
+    if (!abandoned_)
+      report_lint({"5.2", "the async callback was called after a response was given"});
     return false;
   }
   if (gone_.load(std::memory_order_acquire) || !sink_) return false;
@@ -147,7 +151,7 @@ void Exchange::dropped_callback_check() {
   if (callbacks_.load(std::memory_order_acquire) != 0) return;
   report_lint({"5.4", "the app returned the async sentinel and dropped env.async_callback() "
                       "without calling it; answering 500"});
-  deliver(Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n"));
+  deliver(internal_server_error());
 }
 
 void Exchange::callback_released() noexcept {
@@ -182,6 +186,7 @@ void Exchange::attach_body(BodyState* b) noexcept {
 
 bool Exchange::abandon(CloseReason why, Response instead) {
   if (responded_ || finished_ || state_ != State::awaiting) return false;
+  abandoned_ = true;
   auto hooks = std::move(close_hooks_);
   close_hooks_.clear();
   for (auto& h : hooks) {
@@ -189,6 +194,8 @@ bool Exchange::abandon(CloseReason why, Response instead) {
       h(why);
     } catch (const std::exception& e) {
       internal_error(e.what());
+    } catch (...) {
+      internal_error("unknown exception in a close hook");
     }
   }
   return deliver(std::move(instead));
@@ -277,8 +284,9 @@ bool BodyState::write(std::string&& bytes) {
 }
 
 void BodyState::end(bool ok) {
-  if (ended_ || is_closed()) return;
-  ended_ = true;
+  if (ended_) return;
+  ended_ = true; // also after the client left: a write after this is the app's error (4.6)
+  if (is_closed()) return;
   ok_ = ok;
   if (!ex_ || !ex_->sink()) return; // attach() finishes the job
   Exchange& ex = *ex_;

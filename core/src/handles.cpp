@@ -3,6 +3,7 @@
 #include <lithe/body.hpp>
 #include <lithe/detail/exchange.hpp>
 #include <lithe/env.hpp>
+#include <lithe/lint.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@ namespace lithe {
 using detail::BodyState;
 using detail::Exchange;
 using detail::Ref;
+using detail::report_lint;
 using detail::SocketState;
 
 // ---- AsyncCallback
@@ -88,16 +90,26 @@ bool post_write(const Ref<BodyState>& state, std::string&& bytes) {
   return state->writable_seen();
 }
 
+// A write the body refuses at once: it is closed, or the app ended it, which Lint reports
+// (SPEC 4.6) even when the body has closed since.
+bool refused(const BodyState& s) {
+  if (s.ended()) {
+    report_lint({"4.6", "a body was written after succeed() or fail()"});
+    return true;
+  }
+  return s.is_closed();
+}
+
 } // namespace
 
 bool DeferrableBody::write(std::string_view bytes) const {
-  if (!state_ || state_->is_closed()) return false;
+  if (!state_ || refused(*state_)) return false;
   if (state_->on_loop()) return state_->write(bytes);
   return post_write(state_, std::string(bytes));
 }
 
 bool DeferrableBody::write_owned(std::string&& bytes) const {
-  if (!state_ || state_->is_closed()) return false;
+  if (!state_ || refused(*state_)) return false;
   if (state_->on_loop()) return state_->write(std::move(bytes));
   return post_write(state_, std::move(bytes));
 }
@@ -157,6 +169,7 @@ void DeferrableBody::add_filter(Function<std::string(std::string_view, bool)> fn
 
 // ---- Socket
 
+Socket::Socket() noexcept = default;
 Socket::Socket(Ref<SocketState> s) noexcept : state_(std::move(s)) {}
 Socket::Socket(const Socket& o) noexcept = default;
 Socket::Socket(Socket&& o) noexcept = default;

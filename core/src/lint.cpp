@@ -60,6 +60,21 @@ bool is_digits(std::string_view s) noexcept {
   return true;
 }
 
+// A Host value's name and port as SPEC 2.5 reads it: "example.org:8080", "[::1]:8080" (the
+// brackets stay in the name), "example.org" (no port).
+void split_host(std::string_view host, std::string_view& name, std::string_view& port) noexcept {
+  std::size_t colon = std::string_view::npos;
+  if (!host.empty() && host.front() == '[') {
+    if (std::size_t close = host.find(']');
+        close != std::string_view::npos && close + 1 < host.size() && host[close + 1] == ':')
+      colon = close + 1;
+  } else {
+    colon = host.rfind(':');
+  }
+  name = host.substr(0, colon);
+  port = colon == std::string_view::npos ? std::string_view() : host.substr(colon + 1);
+}
+
 std::string quoted(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s.substr(0, 200)) {
@@ -99,11 +114,24 @@ struct Checker {
     if (!pi.empty() && pi.front() != '/' && !(pi == "*" && e.method() == "OPTIONS"))
       fail("2.3", "PATH_INFO must be empty or start with '/': " + quoted(pi));
     if (sn.empty() && pi.empty()) fail("2.3", "SCRIPT_NAME and PATH_INFO are both empty");
-    if (!e.query().empty() && e.query().front() == '?')
-      fail("2.4", "QUERY_STRING must not include the '?': " + quoted(e.query()));
-    if (e.server_name().empty()) fail("2.5", "SERVER_NAME is empty");
+    std::string_view target = e.target().substr(0, e.target().find('#'));
+    std::size_t q = target.find('?');
+    if (e.query() != (q == std::string_view::npos ? std::string_view() : target.substr(q + 1)))
+      fail("2.4", "QUERY_STRING " + quoted(e.query()) +
+                      " is not what follows the first '?' of the target " + quoted(e.target()));
+    std::string_view host = e.header("host").value_or(""), host_name, host_port;
+    split_host(host, host_name, host_port);
+    if (e.server_name().empty())
+      fail("2.5", "SERVER_NAME is empty");
+    else if (e.server_name() != (host_name.empty() ? std::string_view("localhost") : host_name))
+      fail("2.5", "SERVER_NAME " + quoted(e.server_name()) +
+                      " is not the Host header's name (localhost without one): Host " +
+                      quoted(host));
     if (!is_digits(e.server_port()))
       fail("2.5", "SERVER_PORT is not a number: " + quoted(e.server_port()));
+    else if (!host_port.empty() && e.server_port() != host_port)
+      fail("2.5", "SERVER_PORT " + quoted(e.server_port()) +
+                      " is not the Host header's port: Host " + quoted(host));
     if (e.protocol() != "HTTP/1.1" && e.protocol() != "HTTP/1.0")
       fail("2.5", "SERVER_PROTOCOL must be HTTP/1.0 or HTTP/1.1: " + quoted(e.protocol()));
     if (e.url_scheme() != "http" && e.url_scheme() != "https")

@@ -7,6 +7,9 @@
 
 #include <unistd.h>
 
+#include <exception>
+#include <string>
+
 namespace lithe {
 
 using detail::Exchange;
@@ -59,7 +62,18 @@ public:
       StreamBody s = std::move(*r.body.get_if<StreamBody>());
       DeferrableBody b;
       b.state()->attach(*this);
-      s.fn(b);
+      // As the engine does: a throw fails the body (the client sees it cut short), logged.
+      try {
+        s.fn(b);
+      } catch (const std::exception& e) {
+        lithe::log_error(std::string("streaming body threw: ") + e.what());
+        b.fail();
+        break;
+      } catch (...) {
+        lithe::log_error("streaming body threw (not a std::exception)");
+        b.fail();
+        break;
+      }
       if (!s.keep_open) b.succeed();
       break;
     }

@@ -1,4 +1,4 @@
-// Reason phrases, RFC 9110 §15.
+// Reason phrases (RFC 9110 §15) and the shared 500 (SPEC 1.4).
 #include <lithe/response.hpp>
 
 namespace lithe {
@@ -110,6 +110,11 @@ std::string_view reason_phrase(int status) noexcept {
   default:
     return "";
   }
+}
+
+Response internal_server_error() {
+  // Literals: borrowed, so answering a failure allocates nothing of its own.
+  return Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n");
 }
 
 } // namespace lithe

@@ -2,7 +2,6 @@
 // writes; the action object lives as long as its connection.
 #include <lithe/mw/action.hpp>
 
-#include <lithe/detail/exchange.hpp> // the body and socket state types, complete for handles
 #include <lithe/mw/sse.hpp>
 
 namespace lithe::mw {

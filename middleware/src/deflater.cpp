@@ -3,8 +3,6 @@
 
 #include "zlib_stream.hpp"
 
-#include <lithe/detail/exchange.hpp> // DeferrableBody's state type, complete for its handle
-
 #include <memory>
 #include <zlib.h>
 

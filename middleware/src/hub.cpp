@@ -2,8 +2,6 @@
 // shards, and each shard's subscriber count, under the hub's lock.
 #include <lithe/mw/hub.hpp>
 
-#include <lithe/detail/exchange.hpp> // Socket's state type, complete for WebSocket's handle
-
 #include <algorithm>
 #include <atomic>
 #include <unordered_map>

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace lithe::mw {
@@ -99,6 +100,12 @@ bool match_pieces(const std::vector<Piece>& pieces, std::size_t at, std::string_
     caps.pop_back();
   }
   return false;
+}
+
+// What a throw that is not a std::exception (`throw 42;`) reaches the exception handling as.
+const std::runtime_error& unknown_exception() {
+  static const std::runtime_error e("an exception that is not a std::exception");
+  return e;
 }
 
 } // namespace
@@ -213,6 +220,10 @@ Response Router::Impl::error_response(Env& env, int status, Response fallback) c
     env.error(std::string("router: the error handler for ") + std::to_string(status) +
               " threw: " + e.what());
     return fallback;
+  } catch (...) {
+    env.error(std::string("router: the error handler for ") + std::to_string(status) +
+              " threw (not a std::exception)");
+    return fallback;
   }
 }
 
@@ -222,11 +233,10 @@ Response Router::Impl::exception_response(Env& env, const std::exception& e) con
   if (on_exception) {
     try {
       return on_exception(env, e);
-    } catch (const std::exception&) {
+    } catch (...) { // the handler of last resort failed too: the default answer
     }
   }
-  return error_response(env, 500,
-                        {500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n"});
+  return error_response(env, 500, internal_server_error());
 }
 
 Response Router::Impl::run_route(Env& env, const Route& r, const Captures& caps) const {
@@ -358,6 +368,9 @@ bool Router::Impl::attempt(Env& env, const Route& r, const Captures& caps,
   } catch (const std::exception& e) {
     answer = exception_response(env, e);
     return true;
+  } catch (...) {
+    answer = exception_response(env, unknown_exception());
+    return true;
   }
 }
 
@@ -448,6 +461,8 @@ Router& Router::aroute(std::string_view method, std::string_view pattern, AsyncH
       h(req);
     } catch (const std::exception& e) {
       req.fail(e);
+    } catch (...) {
+      req.fail(unknown_exception());
     }
     return async;
   });
@@ -511,8 +526,7 @@ void AsyncRequest::body(Body b) const {
 void AsyncRequest::fail(const std::exception& e) const {
   if (!state_->cb.pending() || !state_->env) return;
   auto router = state_->router.lock();
-  state_->cb(router ? router->exception_response(*state_->env, e)
-                    : Response(500, {{"Content-Type", "text/plain"}}, "Internal Server Error\n"));
+  state_->cb(router ? router->exception_response(*state_->env, e) : internal_server_error());
 }
 
 void AsyncRequest::async_schedule(std::function<void(AsyncRequest)> fn) const {
@@ -522,6 +536,8 @@ void AsyncRequest::async_schedule(std::function<void(AsyncRequest)> fn) const {
       fn(req);
     } catch (const std::exception& e) {
       req.fail(e);
+    } catch (...) {
+      req.fail(unknown_exception());
     }
   });
 }

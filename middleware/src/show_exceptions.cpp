@@ -42,8 +42,8 @@ Response page(Env& env, std::string_view what, bool development) {
       body += "<p><b>" + html_escape(what) + "</b></p><p>" + html_escape(request) + "</p>";
     return {500, {{"Content-Type", "text/html; charset=utf-8"}}, std::move(body)};
   }
-  std::string body = "Internal Server Error\n";
-  if (development) body += std::string(what) + "\n" + request + "\n";
+  if (!development) return internal_server_error(); // the engine's own answer, word for word
+  std::string body = "Internal Server Error\n" + std::string(what) + "\n" + request + "\n";
   return {500, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body)};
 }
 

@@ -2,8 +2,6 @@
 // hub, heartbeats, and the slow-client policy, each stream on its connection's loop.
 #include <lithe/mw/sse.hpp>
 
-#include <lithe/detail/exchange.hpp> // DeferrableBody's state type, complete for its handle
-
 namespace lithe::mw {
 
 std::string format_sse(const SseEvent& e) {

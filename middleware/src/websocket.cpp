@@ -4,7 +4,6 @@
 #include <lithe/mw/websocket.hpp>
 #include <lithe/mw/ws_deflate.hpp>
 
-#include <lithe/detail/exchange.hpp> // Socket's state type, complete for its handle
 #include <lithe/log.hpp>
 #include <lithe/str.hpp>
 

@@ -344,6 +344,9 @@ int run(const Program& program, int argc, char** argv,
   } catch (const std::exception& e) {
     std::cerr << program.name << ": " << e.what() << "\n";
     return 1;
+  } catch (...) {
+    std::cerr << program.name << ": the app could not be made (not a std::exception)\n";
+    return 1;
   }
 
   // Signals go to this thread only: block them before the workers start (they inherit the

@@ -131,7 +131,9 @@ struct StreamBody {
 /// except close(), which may be called from any thread.
 class Socket {
 public:
-  Socket() noexcept = default;
+  // Every special member is out of line, so code that holds a Socket never needs the state
+  // type (middleware includes public headers only).
+  Socket() noexcept;
   Socket(const Socket& o) noexcept;
   Socket(Socket&& o) noexcept;
   Socket& operator=(Socket o) noexcept;

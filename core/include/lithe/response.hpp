@@ -29,6 +29,12 @@ struct Response {
 /// The reason phrase of a status code ("Not Found"), or "" for an unknown code.
 std::string_view reason_phrase(int status) noexcept;
 
+/// The one answer to an exception an app, a filter or a handler threw (any exception, not only
+/// std::exception) and to a request that can no longer get its own response (SPEC 1.4):
+/// `500`, `text/plain`, "Internal Server Error". The engine, MockRequest, coroutine handlers and
+/// the router answer with it; ShowExceptions renders its own page instead.
+Response internal_server_error();
+
 /// True for statuses that never carry a body (1xx, 204, 304). RFC 9110 §6.4.1.
 constexpr bool status_has_no_body(int status) noexcept {
   return (status >= 100 && status < 200) || status == 204 || status == 304;

@@ -195,3 +195,42 @@ TEST_CASE("An async request whose client left drops its answer safely") {
   CHECK(closed);
   m.loop().advance(Millis(6000)); // the timer fires after the client left: nothing breaks
 }
+
+TEST_CASE("A route, an aget handler or a scheduled callback that throws something other than a "
+          "std::exception is answered 500") {
+  Router r;
+  r.get("/sync", [](Env&) -> Response { throw 42; });
+  r.aget("/async", [](mw::AsyncRequest) { throw 42; });
+  r.aget("/later",
+         [](mw::AsyncRequest req) { req.async_schedule([](mw::AsyncRequest) { throw 42; }); });
+  MockRequest m(r);
+  Response shared = internal_server_error();
+  for (const char* path : {"/sync", "/async", "/later"}) {
+    auto res = m.get(path);
+    INFO(path);
+    CHECK(res.status == 500);
+    CHECK(res.body == shared.body.to_string()); // the one shared 500 body (SPEC 1.4)
+  }
+  std::string seen;
+  r.on_exception([&seen](Env&, const std::exception& e) -> Response {
+    seen = e.what();
+    return {500, {}, "handled"};
+  });
+  CHECK(m.get("/sync").body == "handled");
+  CHECK(seen == "an exception that is not a std::exception");
+  CHECK(m.get("/async").body == "handled");
+}
+
+TEST_CASE("An error handler that throws anything falls back to the router's own answer") {
+  Router r;
+  r.error(404, [](Env&, int) -> Response { throw 42; });
+  r.error(500, [](Env&, int) -> Response { mw::halt(418); }); // Halt is no std::exception
+  r.get("/boom", [](Env&) -> Response { throw std::runtime_error("kaput"); });
+  r.on_exception([](Env&, const std::exception&) -> Response { throw 42; });
+  MockRequest m(r);
+  auto missing = m.get("/nope");
+  CHECK(missing.status == 404);
+  auto boom = m.get("/boom");
+  CHECK(boom.status == 500);
+  CHECK(boom.body == internal_server_error().body.to_string());
+}

@@ -74,6 +74,18 @@ TEST_CASE("ShowExceptions turns an exception into a 500 page, details only in de
   CHECK(d.body.find("secret detail") != std::string::npos);
 }
 
+TEST_CASE("ShowExceptions catches throws that are not std::exceptions, with the shared 500") {
+  App boom = [](Env&) -> Response { throw 42; };
+  auto r = MockRequest(mw::show_exceptions()(boom)).get("/x");
+  Response shared = internal_server_error();
+  CHECK(r.status == 500);
+  CHECK(r.header("Content-Type") == shared.headers.get("content-type"));
+  CHECK(r.body == shared.body.to_string());
+  auto d = MockRequest(mw::show_exceptions({.development = true})(boom)).get("/x");
+  CHECK(d.status == 500);
+  CHECK(d.body.find("unknown exception") != std::string::npos);
+}
+
 TEST_CASE("Runtime times the response, a late one until it arrives") {
   MockRequest m(mw::runtime()(late("x", "text/plain", Millis(250))));
   auto r = m.get("/");

@@ -142,6 +142,7 @@ private:
   State state_ = State::idle;
   bool responded_ = false;
   bool finished_ = false;
+  bool abandoned_ = false; // abandon() gave the response: the app's late call is not its error
   std::atomic<bool> gone_{false};
   std::atomic<int> callbacks_{0};
   std::optional<Response> early_; // delivered while the app was still in `call`
@@ -209,7 +210,7 @@ private:
   LiveCounters* counters_ = nullptr; // set while attached and open
   Exchange* ex_ = nullptr;           // attached exchange (holds a Ref to us); nullptr when detached
   std::vector<std::string> pending_;
-  bool ended_ = false; // the app called succeed/fail
+  std::atomic<bool> ended_{false}; // the app called succeed/fail (handles read it: 4.6)
   bool ok_ = true;
   bool want_drain_ = false;
   std::atomic<bool> closed_{false};
