@@ -6,6 +6,8 @@
 #include <lithe/lithe.hpp>
 #include <lithe/manual_loop.hpp>
 
+#include "fake_transport.hpp" // the engine's test driver (tests/support)
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -36,36 +38,6 @@ void operator delete(void* p, std::size_t) noexcept {
 
 namespace {
 
-/// A transport whose socket always takes everything: the bytes are counted and dropped.
-class SinkTransport final : public lithe::Transport {
-public:
-  explicit SinkTransport(lithe::Loop& loop) : loop_(loop) {}
-  lithe::Loop& loop() noexcept override { return loop_; }
-  std::size_t try_write(const iovec* iov, int n, std::error_code&) noexcept override {
-    std::size_t total = 0;
-    for (int i = 0; i < n; ++i)
-      total += iov[i].iov_len;
-    written += total;
-    return total;
-  }
-  void write(const iovec*, int) noexcept override {}
-  void pause_reading() noexcept override {}
-  void resume_reading() noexcept override {}
-  void shutdown_write() noexcept override {}
-  void close() noexcept override { closed = true; }
-  std::size_t peer_address(char* out, std::size_t cap) const noexcept override {
-    std::string_view a = "127.0.0.1";
-    std::size_t n = a.size() < cap ? a.size() : cap;
-    a.copy(out, n);
-    return n;
-  }
-  std::uint64_t written = 0;
-  bool closed = false;
-
-private:
-  lithe::Loop& loop_;
-};
-
 const lithe::App hello = [](lithe::Env& env) -> lithe::Response {
   if (env.path() == "/") return {200, {{"Content-Type", "text/plain"}}, "Hello, World!"};
   return {404, {}, "Not Found\n"};
@@ -81,27 +53,26 @@ void run(benchmark::State& state, const lithe::App& app, int depth) {
   lithe::ManualLoop loop;
   lithe::ManualLoop::Scope scope(loop);
   auto service = lithe::http_service(app)(loop, lithe::ListenInfo{8080, false});
-  SinkTransport t(loop);
-  lithe::TransportHandler* h = service->accept(t);
+  lithe::fuzz::FakeTransport t(loop); // takes every byte, counts them, keeps none
+  t.attach(service->accept(t));
   std::string burst;
   for (int i = 0; i < depth; ++i)
     burst += request;
   for (int i = 0; i < 100; ++i) { // warm up pools and buffers
-    h->on_read(burst.data(), burst.size());
-    loop.run_ready();
+    t.read(burst);
+    t.settle();
   }
   std::uint64_t before = allocations.load();
   for (auto _ : state) {
-    h->on_read(burst.data(), burst.size());
-    loop.run_ready();
+    t.read(burst);
+    t.settle();
   }
   const double requests = static_cast<double>(state.iterations()) * depth;
   state.counters["allocs/req"] = static_cast<double>(allocations.load() - before) / requests;
   state.SetItemsProcessed(static_cast<std::int64_t>(requests));
-  state.SetBytesProcessed(static_cast<std::int64_t>(t.written));
-  if (t.closed) state.SkipWithError("the engine closed the connection");
-  t.close();
-  h->on_closed(lithe::CloseReason::client_gone);
+  state.SetBytesProcessed(static_cast<std::int64_t>(t.written()));
+  if (!t.open()) state.SkipWithError("the engine closed the connection");
+  t.reset();
 }
 
 void BM_hello_keepalive(benchmark::State& state) {

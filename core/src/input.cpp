@@ -63,27 +63,41 @@ InputError Input::error() const noexcept {
 void Input::set_limit(std::uint64_t bytes) noexcept {
   if (s_) s_->set_limit(bytes);
 }
+// The app's entry points: on the request's loop, before the response finished (SPEC 2.13).
+detail::InputStream* Input::usable(const char* what) {
+  detail::Exchange* ex = env_->exchange();
+  const char* wrong = nullptr;
+  if (!ex || !ex->home().in_loop_thread())
+    wrong = ") on a thread other than the request's loop; ignored";
+  else if (ex->finished())
+    wrong = ") after the response finished; ignored";
+  if (!wrong) return &ensure();
+  detail::report_lint({"2.13", std::string("the request body was read (") + what + wrong});
+  return nullptr;
+}
+
 void Input::on_data(Function<void(std::string_view)> fn) {
-  ensure().on_data(std::move(fn));
+  if (auto* s = usable("on_data")) s->on_data(std::move(fn));
 }
 void Input::on_end(Task fn) {
-  ensure().on_end(std::move(fn));
+  if (auto* s = usable("on_end")) s->on_end(std::move(fn));
 }
 void Input::on_error(Function<void(InputError)> fn) {
-  ensure().on_error(std::move(fn));
+  if (auto* s = usable("on_error")) s->on_error(std::move(fn));
 }
 void Input::pause() {
-  ensure().pause();
+  if (auto* s = usable("pause")) s->pause();
 }
 void Input::resume() {
-  ensure().resume();
+  if (auto* s = usable("resume")) s->resume();
 }
 void Input::read(Function<void(InputChunk)> fn) {
-  ensure().read(std::move(fn));
+  if (auto* s = usable("read")) s->read(std::move(fn));
 }
 
 void Input::read_all(std::size_t max, Function<void(InputError)> done) {
-  if (!s_) { // whole already
+  if (!usable("read_all")) return;
+  if (!s_ || !s_->streamed()) { // whole already
     if (env_->body().size() > max) {
       done(InputError::too_large);
       return;
@@ -105,8 +119,8 @@ void Input::read_all(std::size_t max, Function<void(InputError)> done) {
   s.on_error([shared](InputError e) { (*shared)(e); });
 }
 
-detail::InputStream& InputRead::stream() {
-  return in_->ensure();
+detail::InputStream* InputRead::stream() {
+  return in_->usable("co_await read()");
 }
 
 } // namespace lithe
@@ -142,18 +156,6 @@ void InputStream::finish(InputError e) {
   schedule();
 }
 
-bool InputStream::on_loop_checked(const char* what) {
-  if (ex_->home().in_loop_thread()) {
-    if (ex_->finished())
-      report_lint({"2.12", std::string("the request body was read (") + what +
-                               ") after the response finished"});
-    return true;
-  }
-  report_lint({"2.12", std::string("the request body was read (") + what +
-                           ") on a thread other than the request's loop; ignored"});
-  return false;
-}
-
 void InputStream::start_reading() {
   if (started_) return;
   started_ = true;
@@ -165,37 +167,31 @@ void InputStream::set_limit(std::uint64_t bytes) noexcept {
 }
 
 void InputStream::on_data(Function<void(std::string_view)> fn) {
-  if (!on_loop_checked("on_data")) return;
   on_data_ = std::move(fn);
   start_reading();
   schedule();
 }
 
 void InputStream::on_end(Task fn) {
-  if (!on_loop_checked("on_end")) return;
   on_end_ = std::move(fn);
   schedule();
 }
 
 void InputStream::on_error(Function<void(InputError)> fn) {
-  if (!on_loop_checked("on_error")) return;
   on_error_ = std::move(fn);
   schedule();
 }
 
 void InputStream::pause() {
-  if (!on_loop_checked("pause")) return;
   paused_ = true;
 }
 
 void InputStream::resume() {
-  if (!on_loop_checked("resume")) return;
   paused_ = false;
   schedule();
 }
 
 void InputStream::read(Function<void(InputChunk)> fn) {
-  if (!on_loop_checked("read")) return;
   handed_.clear(); // the last piece's view ends here
   reader_ = std::move(fn);
   start_reading();
@@ -213,10 +209,6 @@ InputChunk InputStream::take() {
 }
 
 bool InputStream::take_now(InputChunk& out) {
-  if (!on_loop_checked("co_await read()")) {
-    out = {{}, true, InputError::finished};
-    return true;
-  }
   handed_.clear();
   start_reading();
   if (buf_.empty() && !ended_) return false;

@@ -142,7 +142,7 @@ struct Checker {
         fail("2.6",
              "request header " + std::string(h.name) + " has CR, LF or NUL: " + quoted(h.value));
     }
-    if (auto cl = e.header("content-length")) {
+    if (auto cl = e.header("content-length"); cl && !e.input().streaming()) {
       if (!parse_u64(*cl))
         fail("2.8", "CONTENT_LENGTH is not a number: " + quoted(*cl));
       else if (*parse_u64(*cl) != e.body().size())

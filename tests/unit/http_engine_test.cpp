@@ -89,8 +89,8 @@ TEST_CASE("Pipelined requests are parsed only as their answers drain, and readin
   HttpOptions o;
   o.high_water = 4096;
   Engine e(hello, o);
-  e.t.set_write_cap(1);       // the socket takes one byte, then a background write...
-  e.t.set_hold_writes(true);  // ...that the peer never reads
+  e.t.set_write_cap(1);      // the socket takes one byte, then a background write...
+  e.t.set_hold_writes(true); // ...that the peer never reads
   std::string burst;
   for (int i = 0; i < 1000; ++i)
     burst += "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -152,4 +152,234 @@ TEST_CASE("Small appends while a write is in flight share one buffer") {
   q.write_done();
   q.consume(total);
   CHECK(q.size() == 10000);
+}
+
+// ---- Streamed request bodies (SPEC 2.13)
+
+namespace {
+
+HttpOptions streaming(std::size_t high_water = 64 * 1024) {
+  HttpOptions o;
+  o.stream_bodies = true;
+  o.high_water = high_water;
+  return o;
+}
+
+/// What a streaming app saw.
+struct Seen {
+  bool called = false;
+  std::string data;
+  int pieces = 0;
+  bool ended = false;
+  InputError error = InputError::none;
+  AsyncCallback answer;
+  Input* input = nullptr;
+};
+
+/// Reads the body with push callbacks and answers its size once it ended.
+App counting(Seen& s) {
+  return [&s](Env& env) -> Response {
+    s.called = true;
+    s.input = &env.input();
+    s.answer = env.async_callback();
+    env.input().on_data([&s](std::string_view b) {
+      s.data.append(b);
+      ++s.pieces;
+    });
+    env.input().on_end([&s] {
+      s.ended = true;
+      s.answer({200, {}, std::to_string(s.data.size())});
+    });
+    env.input().on_error([&s](InputError e) { s.error = e; });
+    return lithe::async;
+  };
+}
+
+} // namespace
+
+TEST_CASE("A streamed body reaches the app after its head, in pieces, and the next pipelined "
+          "request waits for the answer") {
+  Seen s;
+  Engine e(counting(s), streaming());
+  e.read("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  CHECK(s.called); // at the head: 7 bytes are still to come
+  CHECK(s.data == "abc");
+  CHECK(e.t.output().empty());
+  e.read("defghij"
+         "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(s.ended);
+  CHECK(s.data == "abcdefghij");
+  CHECK(s.pieces == 2);
+  CHECK(e.count("HTTP/1.1 200 OK") == 2); // the body's answer, then the pipelined GET's
+  CHECK(e.t.output().find("\r\n\r\n10") != std::string::npos);
+  CHECK(e.t.open());
+}
+
+TEST_CASE("A body that arrived whole with its head is given whole, streaming or not") {
+  Engine e(echo, streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+  CHECK(e.t.output().ends_with("\r\n\r\nhello"));
+}
+
+TEST_CASE("A streamed chunked body is decoded as it arrives, read with co_await") {
+  std::string got;
+  bool whole = false;
+  Engine e(co_app([&](Env& env) -> Co<Response> {
+             for (;;) {
+               InputChunk c = co_await env.input().read();
+               if (c.end) {
+                 whole = c.error == InputError::none;
+                 break;
+               }
+               got.append(c.data);
+             }
+             co_return Response{200, {}, got};
+           }),
+           streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  CHECK(got == "abc");
+  e.read("2\r\nde\r\n0\r\n\r\n");
+  CHECK(whole);
+  CHECK(e.t.output().ends_with("\r\n\r\nabcde"));
+}
+
+TEST_CASE("Reading pauses while the app holds a high-water mark unread and resumes as it reads") {
+  Input* in = nullptr;
+  AsyncCallback cb;
+  std::size_t read = 0;
+  Engine e(
+      [&](Env& env) -> Response {
+        in = &env.input();
+        cb = env.async_callback();
+        return lithe::async; // reads nothing yet
+      },
+      streaming(4096));
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+  for (int i = 0; i < 20 && !e.t.paused(); ++i)
+    e.read(std::string(1024, 'x'));
+  CHECK(e.t.paused());
+  REQUIRE(in != nullptr);
+  CHECK(in->received() < 8192); // held to the mark (plus what one read brings)
+  ManualLoop::Scope scope(e.loop);
+  std::function<void()> pull = [&] {
+    in->read([&](InputChunk c) {
+      read += c.data.size();
+      if (!c.end) pull();
+    });
+  };
+  pull();
+  e.loop.run_ready();
+  e.t.settle();
+  CHECK_FALSE(e.t.paused());
+  CHECK(read == in->received());
+}
+
+TEST_CASE("100 Continue goes out only once the app starts reading") {
+  Input* in = nullptr;
+  AsyncCallback cb;
+  Engine e(
+      [&](Env& env) -> Response {
+        in = &env.input();
+        cb = env.async_callback();
+        return lithe::async;
+      },
+      streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(e.count("100 Continue") == 0);
+  ManualLoop::Scope scope(e.loop);
+  in->on_data([](std::string_view) {});
+  e.t.settle();
+  CHECK(e.count("HTTP/1.1 100 Continue\r\n\r\n") == 1);
+}
+
+TEST_CASE("An app that answers before reading gets no 100 Continue, and the connection closes "
+          "after its answer") {
+  Engine e([](Env&) -> Response { return {403, {}, "no"}; }, streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(e.count("100 Continue") == 0);
+  CHECK(e.t.output().starts_with("HTTP/1.1 403"));
+  CHECK(e.count("Connection: close") == 1);
+}
+
+TEST_CASE("A streamed body past its limit is answered 413 and the app hears too_large") {
+  Seen s;
+  App app = counting(s);
+  Engine e(
+      [&app](Env& env) -> Response {
+        env.input().set_limit(8);
+        return app(env);
+      },
+      streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n");
+  e.read("5\r\nfghij\r\n");
+  CHECK(e.t.output().starts_with("HTTP/1.1 413"));
+  CHECK(e.count("Connection: close") == 1);
+  CHECK(s.error == InputError::too_large);
+}
+
+TEST_CASE("A declared length over the app's limit is refused before the body is sent") {
+  Seen s;
+  App app = counting(s);
+  Engine e(
+      [&app](Env& env) -> Response {
+        env.input().set_limit(100);
+        return app(env);
+      },
+      streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(e.t.output().starts_with("HTTP/1.1 413"));
+  CHECK(e.count("100 Continue") == 0);
+}
+
+TEST_CASE("A streamed body that stalls gets 408 and the app hears timeout") {
+  Seen s;
+  HttpOptions o = streaming();
+  o.body_timeout = 500ms;
+  Engine e(counting(s), o);
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  e.advance(300ms);
+  e.read("de"); // progress re-arms the timer
+  e.advance(300ms);
+  CHECK(e.t.output().empty());
+  e.advance(400ms);
+  CHECK(e.t.output().starts_with("HTTP/1.1 408"));
+  CHECK(s.error == InputError::timeout);
+}
+
+TEST_CASE("A client that leaves in the middle of a streamed body: the app hears client_gone") {
+  Seen s;
+  Engine e(counting(s), streaming());
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  {
+    ManualLoop::Scope scope(e.loop);
+    e.t.eof();
+    e.t.settle();
+  }
+  CHECK(s.error == InputError::client_gone);
+  CHECK_FALSE(s.ended);
+  CHECK_FALSE(s.answer.pending());
+  ManualLoop::Scope scope(e.loop);
+  s.answer = {}; // the app lets go: nothing of the request is left
+  CHECK(e.service->stats().exchanges == 0);
+}
+
+TEST_CASE("A streaming body or a hijack handler that throws anything closes the connection "
+          "cleanly") {
+  App app = [](Env& env) -> Response {
+    if (env.path() == "/hijack")
+      return {101, {{"Connection", "Upgrade"}, {"Upgrade", "x"}}, hijack([](Socket) { throw 42; })};
+    return {200, {}, stream([](DeferrableBody out) {
+              out.write("partial");
+              throw 42;
+            })};
+  };
+  Engine s(app);
+  s.read("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(s.count("partial") == 1);
+  CHECK(s.t.output().find("0\r\n\r\n") == std::string::npos); // cut short, never ended
+  s.advance(3s);                                              // past the lingering close
+  CHECK_FALSE(s.t.open());
+  Engine h(app);
+  h.read("GET /hijack HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n");
+  CHECK_FALSE(h.t.open());
 }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace lithe;
@@ -408,4 +409,32 @@ TEST_CASE("A callback called after the client left, or after abandon, is refused
   CHECK(refused_abandoned);
   CHECK(lint_violation_count() == before);
   CHECK_FALSE(log.has("5.2"));
+}
+
+TEST_CASE("Reading the request body after the response finished is reported (rule 2.13)") {
+  LogCapture log;
+  bool called = false;
+  auto r = MockRequest([&called](Env& env) -> Response {
+             env.on_finished([&called](Env& e, const Outcome&) {
+               e.input().read([&called](InputChunk) { called = true; });
+             });
+             return {200, {}, "ok"};
+           }).post("/", "body");
+  CHECK(r.status == 200);
+  CHECK(log.has("2.13"));
+}
+
+TEST_CASE("Reading the request body on another thread is reported and ignored (rule 2.13)") {
+  LogCapture log;
+  bool called = false;
+  auto r = MockRequest([&called](Env& env) -> Response {
+             std::thread t([&env, &called] {
+               env.input().on_data([&called](std::string_view) { called = true; });
+             });
+             t.join();
+             return {200, {}, "ok"};
+           }).post("/", "body");
+  CHECK(r.status == 200);
+  CHECK_FALSE(called);
+  CHECK(log.has("2.13"));
 }

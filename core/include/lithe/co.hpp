@@ -229,10 +229,15 @@ template <class F> InThread<std::decay_t<F>> in_thread(F&& fn) {
 class InputRead {
 public:
   explicit InputRead(Input& in) noexcept : in_(&in) {}
-  bool await_ready() { return stream().take_now(chunk_); }
+  bool await_ready() {
+    s_ = stream();
+    if (s_) return s_->take_now(chunk_);
+    chunk_ = {{}, true, InputError::finished}; // misused (reported): the body is over
+    return true;
+  }
   template <class P> void await_suspend(std::coroutine_handle<P> h) {
     detail::CoContext& ctx = detail::context_of(h);
-    detail::InputStream* s = &stream();
+    detail::InputStream* s = s_;
     s->wait(h, &chunk_);
     ctx.cancel = [s] { s->cancel_wait(); };
     ctx_ = &ctx;
@@ -243,8 +248,9 @@ public:
   }
 
 private:
-  detail::InputStream& stream();
+  detail::InputStream* stream();
   Input* in_;
+  detail::InputStream* s_ = nullptr;
   detail::CoContext* ctx_ = nullptr;
   InputChunk chunk_;
 };

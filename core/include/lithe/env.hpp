@@ -68,6 +68,7 @@ public:
   std::string_view body() const noexcept { return body_; }
   /// The request body as it arrives (SPEC 2.12): whole or streamed.
   Input& input() noexcept { return input_; }
+  const Input& input() const noexcept { return input_; }
 
   /// The first value of a request header, by case-insensitive name.
   std::optional<std::string_view> header(std::string_view name) const noexcept;

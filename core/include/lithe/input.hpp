@@ -89,6 +89,7 @@ public:
 private:
   friend class InputRead;
   detail::InputStream& ensure();
+  detail::InputStream* usable(const char* what);
   Env* env_;
   detail::InputStream* s_ = nullptr; // null: the body is whole in env.body()
 };

@@ -364,6 +364,8 @@ void HttpConnection::refuse_body(int status, const char* reason, InputError e) {
 
 void HttpConnection::input_started(HttpExchange& ex) {
   if (&ex != ex_ || !ex.body_open || ex.responded()) return;
+  const detail::InputStream* in = ex.input();
+  if (in->length() && *in->length() > in->limit()) return; // refused after the call instead
   if (ex.reader.continue_due() && !ex.continue_sent) send_continue(ex);
 }
 
@@ -493,6 +495,10 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
       log_error(ex, std::string("streaming body threw: ") + err.what());
       body.fail();
       return;
+    } catch (...) {
+      log_error(ex, "streaming body threw (not a std::exception)");
+      body.fail();
+      return;
     }
     if (!s.keep_open) body.succeed();
     return;
@@ -511,6 +517,9 @@ void HttpConnection::respond(detail::Exchange& e, Response&& r) {
       h.fn(Socket(detail::Ref<detail::SocketState>(sock_)));
     } catch (const std::exception& err) {
       lithe::log_error(std::string("hijack handler threw: ") + err.what());
+      close_now(CloseReason::error);
+    } catch (...) {
+      lithe::log_error("hijack handler threw (not a std::exception)");
       close_now(CloseReason::error);
     }
     return;

@@ -69,7 +69,6 @@ public:
   void cancel_wait() noexcept { waiter_ = {}; }
 
 private:
-  bool on_loop_checked(const char* what);
   void start_reading();
   void schedule();
   void deliver();
