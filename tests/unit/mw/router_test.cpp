@@ -234,3 +234,13 @@ TEST_CASE("An error handler that throws anything falls back to the router's own 
   CHECK(boom.status == 500);
   CHECK(boom.body == internal_server_error().body.to_string());
 }
+
+TEST_CASE("A path built to make a pattern backtrack is a miss within the matching budget") {
+  mw::Router r;
+  r.get("/download/*.*", [](Env& env) -> Response { return {200, {}, std::string(env.path())}; });
+  std::string slashes;
+  for (int i = 0; i < 3000; ++i)
+    slashes += "a/"; // every split of every span is tried: millions of steps without a budget
+  CHECK(MockRequest(r).get("/download/" + slashes).status == 404);
+  CHECK(MockRequest(r).get("/download/a/b/file.tar.gz").status == 200); // still a match
+}
