@@ -4,6 +4,7 @@
 //                       answers its SHA-256 in hex
 //   PUT  /files/:name   writes the body to --dir/NAME (push callbacks), at most --max-file
 //                       bytes; 201 with the size, 413 past the limit
+//   GET  /              what it does
 #include <lithe/co.hpp>
 #include <lithe/lithe.hpp>
 #include <lithe/mw/router.hpp>
@@ -143,6 +144,9 @@ int main(int argc, char** argv) {
     std::string dir = cl.extra.at("dir");
     std::uint64_t max_file = std::strtoull(cl.extra.at("max-file").c_str(), nullptr, 10);
     lithe::mw::Router r;
+    r.get("/", [](Env&) {
+      return text(200, "lithe-upload: POST /sha256 (the body's SHA-256), PUT /files/NAME\n");
+    });
     r.post("/sha256", sha256, {.stream = true, .max_body = cl.server.http.max_stream_body_bytes});
     r.put("/files/:name",
           [dir](Env& env) {

@@ -147,7 +147,9 @@ bool Exchange::deliver(Response r) {
 }
 
 void Exchange::dropped_callback_check() {
-  if (state_ != State::awaiting || responded_ || finished_) return;
+  // Abandoned: the close hooks let go of their callbacks on purpose (a coroutine's frame is
+  // destroyed there) and the engine's answer follows.
+  if (state_ != State::awaiting || responded_ || finished_ || abandoned_) return;
   if (callbacks_.load(std::memory_order_acquire) != 0) return;
   report_lint({"5.4", "the app returned the async sentinel and dropped env.async_callback() "
                       "without calling it; answering 500"});

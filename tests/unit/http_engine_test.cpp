@@ -383,3 +383,21 @@ TEST_CASE("A streaming body or a hijack handler that throws anything closes the 
   h.read("GET /hijack HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n");
   CHECK_FALSE(h.t.open());
 }
+
+TEST_CASE("A coroutine waiting on a body that stalls is answered 408, its frame ended, no 500") {
+  bool after = false;
+  HttpOptions o = streaming();
+  o.body_timeout = 500ms;
+  Engine e(co_app([&](Env& env) -> Co<Response> {
+             while (!(co_await env.input().read()).end) {
+             }
+             after = true; // never: the frame is destroyed while it waits
+             co_return Response{200, {}, "read"};
+           }),
+           o);
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  e.advance(1s);
+  CHECK(e.t.output().starts_with("HTTP/1.1 408"));
+  CHECK_FALSE(after);
+  CHECK(e.service->stats().exchanges == 0);
+}

@@ -1,0 +1,91 @@
+// Streamed request bodies under attack (SPEC 2.13): lithe-upload reads bodies as they arrive,
+// so clients that upload as fast as they can hold what one read and the app's high-water mark
+// take, never their bodies; one that stalls is cut by the body timeout.
+#include "hostile.hpp"
+#include "support/backends.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+using namespace lithe::hostile;
+
+namespace {
+
+void warm_up(Target& t) {
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(probe(t.port(), "/"));
+}
+
+/// Reads a response head from `fd` within `within` (the status line and headers).
+std::string head_of(int fd, std::chrono::milliseconds within) {
+  std::string got;
+  char buf[512];
+  for (auto until = std::chrono::steady_clock::now() + within;
+       got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0)
+      got.append(buf, static_cast<std::size_t>(n));
+    else if (n == 0)
+      break;
+    else
+      std::this_thread::sleep_for(10ms); // waiting for the server, bounded
+  }
+  return got;
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("Uploads from many clients at full speed hold a few buffers each, not their "
+                   "bodies",
+                   "[hostile]", LITHE_BACKENDS) {
+  raise_fd_limit();
+  Target t("upload", TestType::name);
+  warm_up(t);
+  REQUIRE(probe(t.port(), "/")); // and the hash itself once, so OpenSSL's setup is not counted
+  Attack o{.name = "upload-flood", .backend = TestType::name, .connections = 200};
+  std::vector<int> fds = open_connections(t.port(), o.connections);
+  std::this_thread::sleep_for(200ms); // connected
+  send_each(fds, "POST /sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n");
+  o.rss_before_kib = t.rss_kib();
+  const std::string chunk(64 * 1024, 'u');
+  std::size_t sent = 0;
+  auto until = std::chrono::steady_clock::now() + 2s;
+  o.rss_peak_kib = peak_rss(
+      t,
+      [&] {
+        sent += send_each(fds, chunk);
+        return std::chrono::steady_clock::now() > until;
+      },
+      3s);
+  CHECK(sent > 8 * chunk.size()); // the server took the bytes as they came
+  probe_during(o, t);
+  finish(o, t);
+  // Each upload is still in progress and within its limit: no answer yet.
+  CHECK(head_of(fds.front(), 100ms).empty());
+  close_all(fds);
+  CHECK(t.stop() == 0);
+}
+
+TEMPLATE_TEST_CASE("A streamed upload that stalls is cut by the body timeout with 408", "[hostile]",
+                   LITHE_BACKENDS) {
+  raise_fd_limit();
+  Target t("upload", TestType::name, {"--body-timeout", "1s"});
+  warm_up(t);
+  Attack o{.name = "upload-stall", .backend = TestType::name, .connections = 500};
+  o.rss_before_kib = t.rss_kib();
+  std::vector<int> fds = open_connections(t.port(), o.connections);
+  std::this_thread::sleep_for(200ms); // connected
+  send_each(fds, "POST /sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" +
+                     std::string(1000, 'b'));
+  o.rss_peak_kib = peak_rss(
+      t, [] { return false; }, 300ms);
+  probe_during(o, t);
+  int timed_out = 0;
+  for (int fd : fds)
+    timed_out += head_of(fd, 5s).starts_with("HTTP/1.1 408");
+  CHECK(timed_out == static_cast<int>(o.connections));
+  finish(o, t);
+  close_all(fds);
+  CHECK(t.stop() == 0);
+}
