@@ -33,6 +33,53 @@ Response app(Env& env) {
                      std::to_string(env.body().size()) + " " + std::to_string(sum) + "\n";
   const Headers plain = {{"Content-Type", "text/plain"}};
   std::string_view path = env.path();
+  // A streamed body (SPEC 2.13), read each way: pulled, pushed with pauses, in a coroutine,
+  // or left unread past a low limit.
+  if (path == "/read") {
+    auto total = std::make_shared<std::size_t>(0);
+    auto pull = std::make_shared<Function<void(InputChunk)>>();
+    *pull = [&env, total, pull, cb = env.async_callback(), plain](InputChunk c) {
+      *total += touch(c.data) & 0 ? 0 : c.data.size();
+      if (!c.end) {
+        env.input().read([pull](InputChunk next) { (*pull)(next); });
+        return;
+      }
+      *pull = {}; // breaks the cycle
+      cb({200, plain, std::to_string(*total) + "\n"});
+    };
+    env.input().read([pull](InputChunk c) { (*pull)(c); });
+    return async;
+  }
+  if (path == "/push") {
+    Input& in = env.input();
+    AsyncCallback cb = env.async_callback(); // keeps the env valid for the timers below
+    in.on_data([&in, &env, cb](std::string_view d) {
+      (void)touch(d);
+      in.pause();
+      env.loop().add_timer(Millis(3), [&in, cb] {
+        if (cb.pending()) in.resume();
+      });
+    });
+    in.on_end([cb, plain] { cb({200, plain, "pushed\n"}); });
+    in.on_error([](InputError e) { (void)to_string(e); });
+    return async;
+  }
+  if (path == "/co")
+    return co_respond(env, [](Env& e) -> Co<Response> {
+      std::size_t n = 0;
+      for (;;) {
+        InputChunk c = co_await e.input().read();
+        if (c.end) break;
+        n += touch(c.data) & 0 ? 0 : c.data.size();
+      }
+      co_return Response{200, {}, std::to_string(n)};
+    }(env));
+  if (path == "/limit") {
+    env.input().set_limit(4);
+    env.input().on_data([](std::string_view) {});
+    env.input().on_end([cb = env.async_callback(), plain] { cb({200, plain, "small\n"}); });
+    return async; // past the limit: the engine's 413
+  }
   if (path == "/async") {
     env.loop().next_tick([cb = env.async_callback(), plain, text] { cb({200, plain, text}); });
     return async;
@@ -76,8 +123,9 @@ Response app(Env& env) {
   return {200, plain, text};
 }
 
-HttpOptions options(std::uint8_t flags) {
+HttpOptions options(std::uint8_t flags, bool stream) {
   HttpOptions o;
+  o.stream_bodies = stream;
   switch (flags & 3) {
   case 0:
     o.max_header_bytes = 1024, o.max_uri_bytes = 256, o.max_headers = 16, o.max_body_bytes = 1024;
@@ -100,18 +148,20 @@ HttpOptions options(std::uint8_t flags) {
 
 } // namespace
 
-// Input: flags, a write cap, five 16-bit cut offsets, then the bytes the client sends.
+// Input: flags, a write cap (its low bit: stream bodies), five 16-bit cut offsets, then the bytes the client sends.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   lithe::fuzz::FuzzInput in(data, size);
   std::uint8_t flags = in.byte();
-  std::size_t cap = (flags & 0x20) ? 1 + in.byte() : (in.byte(), 0);
+  std::uint8_t second = in.byte();
+  std::size_t cap = (flags & 0x20) ? 1 + second : 0;
+  bool stream = second & 1; // bodies streamed to the app (SPEC 2.13)
   std::vector<std::size_t> cuts = lithe::fuzz::read_cuts(in, 5);
   std::string_view bytes = in.rest();
   auto ending = static_cast<lithe::fuzz::Ending>((flags >> 3) & 3);
 
   std::size_t lint_before = lithe::lint_violation_count();
   {
-    lithe::fuzz::EngineHarness h(app, options(flags), cap);
+    lithe::fuzz::EngineHarness h(app, options(flags, stream), cap);
     h.feed(lithe::fuzz::split(bytes, std::move(cuts)));
     h.finish(ending);
   }
