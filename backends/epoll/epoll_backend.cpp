@@ -7,6 +7,7 @@
 #include <lithe/backend.hpp>
 #include <lithe/backends/epoll.hpp>
 #include <lithe/detail/net.hpp>
+#include <lithe/detail/worker_base.hpp>
 #include <lithe/detail/worker_pool.hpp>
 #include <lithe/log.hpp>
 
@@ -37,7 +38,8 @@ thread_local Worker* this_worker = nullptr;
 // One connection. Kept small, since every idle connection holds one (docs/backends.md):
 // what a background write needs lives in a WriteState made on the first write the socket
 // could not take at once, the peer is kept as its 16-byte IP, the worker is this_worker.
-class EpollConn final : public Transport, public Watcher {
+// The worker's list link and the handler are its WorkerConn base.
+class EpollConn final : public Transport, public Watcher, public detail::WorkerConn {
 public:
   EpollConn(int fd, const detail::PeerAddress& peer) noexcept
       : peer_(detail::PeerIp::of(peer)), fd_(fd) {}
@@ -67,10 +69,6 @@ public:
   void fail(CloseReason why) noexcept;
   void finalize() noexcept;
   bool closed() const noexcept { return closed_; }
-
-  TransportHandler* handler = nullptr;
-  EpollConn* prev = nullptr; // the worker's connection list
-  EpollConn* next = nullptr;
 
 private:
   // A background write: the iovecs left (copied), or a sendfile range.
@@ -117,27 +115,11 @@ private:
   Worker& worker_;
 };
 
-class Worker {
+class Worker final : public detail::OwnLoop<EpollLoop>, public detail::WorkerBase {
 public:
   Worker(int listen_fd, ListenInfo info, const ListenConfig& config)
-      : listen_fd_(listen_fd), info_(info), max_connections_(connections_per_worker(config)) {
-    loop.set_thread_pool(config.thread_pool);
-  }
-  ~Worker() {
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-  }
+      : WorkerBase(loop, listen_fd, info, config) {}
 
-  void start(const ServiceFactory& factory);
-  void begin_stop(Millis deadline);
-  void post_stop(Millis deadline) {
-    loop.post([this, deadline] { begin_stop(deadline); });
-  }
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  WorkerStats stats() const { return service_.stats(); }
-
-  EpollLoop loop;
   // One read takes at most this much: a read of a flood of tiny chunks or frames costs the
   // loop a few hundred microseconds, so other connections' requests wait that at most per
   // heavy sender (and heavy senders take turns: slice_spent).
@@ -149,35 +131,32 @@ public:
     c->in_ready = true;
     ready_.push_back(c);
   }
-  void closing(EpollConn* c) { closing_.push_back(c); }
-  /// True once this loop round has spent its slice on heavy readers (Worker::run sets it).
+  using WorkerBase::closing;
+  /// True once this loop round has spent its slice on heavy readers (new_slice starts one).
   bool slice_spent() const noexcept { return std::chrono::steady_clock::now() > slice_end_; }
   void new_slice() noexcept { slice_end_ = loop.now() + std::chrono::microseconds(500); }
 
 private:
-  void run(const ServiceFactory& factory);
+  // WorkerBase
+  void enter() noexcept override;
+  void serve() override;
+  void close_listener() noexcept override;
+  void close_connection(detail::WorkerConn& c, CloseReason why) noexcept override {
+    static_cast<EpollConn&>(c).fail(why);
+  }
+  void end_loop() noexcept override { loop.exit(); }
+  void settle() override;
+  void accept_again() noexcept override { resume_accepting(); }
+
   bool after_iteration();
-  void close_listener();
   void pause_accepting() noexcept;
   void resume_accepting() noexcept;
 
-  int listen_fd_;
-  ListenInfo info_;
-  std::size_t max_connections_;
   Listener listener_{*this};
-  detail::ServiceSlot service_;
-  std::thread thread_;
-  EpollConn* conns_ = nullptr;
-  std::vector<EpollConn*> ready_, closing_;
+  std::vector<EpollConn*> ready_;
   std::chrono::steady_clock::time_point slice_end_{};
-  bool stopping_ = false;
   bool accept_paused_ = false; // the listener is out of the epoll set
-  bool at_limit_ = false;      // paused at max_connections: resumes when one closes
   bool backing_off_ = false;   // paused after EMFILE/ENFILE: resumes on a timer
-  std::chrono::steady_clock::time_point last_warning_{};
-  std::size_t live_ = 0;
-
-  friend class EpollConn;
 };
 
 // ---- EpollConn
@@ -328,7 +307,7 @@ void EpollConn::fail(CloseReason why) noexcept {
   reason_ = why;
   worker().loop.remove(fd_);
   ::close(fd_);
-  worker().closing(this); // on_closed after this iteration's dispatch, never re-entrantly
+  worker().closing(*this); // on_closed after this iteration's dispatch, never re-entrantly
 }
 
 void EpollConn::finalize() noexcept {
@@ -348,7 +327,7 @@ void Worker::pause_accepting() noexcept {
 }
 
 void Worker::resume_accepting() noexcept {
-  if (!accept_paused_ || at_limit_ || backing_off_ || listen_fd_ < 0) return;
+  if (!accept_paused_ || at_limit() || backing_off_ || listen_fd_ < 0) return;
   loop.modify(listen_fd_, EPOLLIN, &listener_);
   accept_paused_ = false;
 }
@@ -358,15 +337,9 @@ void Worker::accept_ready() {
   // at once in bench/run's async scenario) gets in sooner, and so do its requests; the cap
   // keeps one storm from starving the connections already here.
   for (int i = 0; i < 1024 && listen_fd_ >= 0; ++i) {
-    if (live_ >= max_connections_) {
+    if (full()) {
       // At the limit: the kernel's backlog holds new connections until one of ours closes.
-      at_limit_ = true;
       pause_accepting();
-      if (loop.now() - last_warning_ > std::chrono::seconds(10)) {
-        last_warning_ = loop.now();
-        log_error("a worker holds " + std::to_string(live_) +
-                  " connections, its limit (--max-connections): new ones wait in the backlog");
-      }
       return;
     }
     detail::PeerAddress peer{};
@@ -377,11 +350,8 @@ void Worker::accept_ready() {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: stop accepting for a moment rather than spin on the listener
         // (it stays readable); open connections are served meanwhile.
-        if (loop.now() - last_warning_ > std::chrono::seconds(10)) {
-          last_warning_ = loop.now();
-          log_error(std::string("accept: ") + std::strerror(errno) +
-                    "; accepting again in 100 ms steps meanwhile");
-        }
+        warn(std::string("accept: ") + std::strerror(errno) +
+             "; accepting again in 100 ms steps meanwhile");
         backing_off_ = true;
         pause_accepting();
         loop.add_timer(Millis(100), [this] {
@@ -393,12 +363,8 @@ void Worker::accept_ready() {
     }
     detail::set_nodelay(fd);
     auto conn = std::make_unique<EpollConn>(fd, peer);
-    EpollConn* c = conn.release(); // owned by the list; freed in after_iteration
-    c->next = conns_;
-    if (conns_) conns_->prev = c;
-    conns_ = c;
-    ++live_;
-    c->handler = service_->accept(*c);
+    EpollConn* c = conn.release(); // owned by the worker's lists; freed in after_iteration
+    adopt(*c, *c);
     if (!loop.add(fd, conn_events, c)) c->fail(CloseReason::error);
   }
 }
@@ -421,70 +387,41 @@ bool Worker::after_iteration() {
     ready.insert(ready.end(), ready_.begin(), ready_.end());
     ready_.swap(ready);
   }
-  // Closed connections end here, after dispatch: on_closed may close others, so repeat.
-  while (!closing_.empty()) {
-    std::vector<EpollConn*> batch;
-    batch.swap(closing_);
-    for (EpollConn* c : batch) {
-      if (c->in_ready)
-        for (EpollConn*& r : ready_)
-          if (r == c) r = nullptr;
-      c->finalize();
-      if (c->prev)
-        c->prev->next = c->next;
-      else
-        conns_ = c->next;
-      if (c->next) c->next->prev = c->prev;
-      --live_;
-      std::unique_ptr<EpollConn> doomed(c);
-    }
-  }
-  if (at_limit_ && live_ < max_connections_) {
-    at_limit_ = false;
-    resume_accepting();
+  // Closed connections end here, after dispatch; on_closed may close others, which join the
+  // list and end here too. Releasing the last one at a stop ends the loop.
+  while (detail::WorkerConn* w = first_closing()) {
+    auto* c = static_cast<EpollConn*>(w);
+    if (c->in_ready)
+      for (EpollConn*& r : ready_)
+        if (r == c) r = nullptr;
+    c->finalize();
+    release(*c);
+    std::unique_ptr<EpollConn> doomed(c);
   }
   std::erase(ready_, nullptr);
-  if (stopping_ && live_ == 0) loop.exit();
   return !ready_.empty();
 }
 
-void Worker::close_listener() {
+void Worker::close_listener() noexcept {
   if (listen_fd_ < 0) return;
   loop.remove(listen_fd_);
   ::close(listen_fd_);
   listen_fd_ = -1;
 }
 
-void Worker::begin_stop(Millis deadline) {
-  if (stopping_) return;
-  stopping_ = true;
-  close_listener();
-  service_->stop();
-  for (EpollConn* c = conns_; c; c = c->next)
-    if (!c->closed()) c->handler->on_stop(); // may close c: it is freed later, never now
-  loop.add_timer(deadline, [this] {
-    for (EpollConn* c = conns_; c; c = c->next)
-      c->fail(CloseReason::server_stopping);
-  });
-}
-
-void Worker::start(const ServiceFactory& factory) {
-  thread_ = std::thread([this, &factory] { run(factory); });
-}
-
-void Worker::run(const ServiceFactory& factory) {
+void Worker::enter() noexcept {
   this_worker = this;
   loop.attach_thread();
-  service_.make(factory, loop, info_);
+}
+
+void Worker::serve() {
   loop.add(listen_fd_, EPOLLIN, &listener_);
   loop.run([this] { new_slice(); }, [this] { return after_iteration(); });
-  // Anything left (a deadline that never came): close it while the service still exists.
-  close_listener();
-  for (EpollConn* c = conns_; c; c = c->next)
-    c->fail(CloseReason::server_stopping);
-  after_iteration();
+}
+
+void Worker::settle() {
+  after_iteration(); // the connections closed last end here
   loop.shut_down();
-  service_.retire();
 }
 
 } // namespace

@@ -32,27 +32,15 @@ void EpollLoop::next_tick(Task fn) {
 }
 
 TimerId EpollLoop::add_timer(Millis delay, Task fn) {
-  TimerId id = next_timer_++;
-  timers_.emplace(id, Timer{std::move(fn), Millis(0)});
-  due_.push({now_ + delay, id});
-  return id;
+  return timers_.add(now_ + delay, std::move(fn));
 }
 
 TimerId EpollLoop::add_periodic_timer(Millis period, Task fn) {
-  if (period < Millis(1)) period = Millis(1);
-  TimerId id = next_timer_++;
-  timers_.emplace(id, Timer{std::move(fn), period});
-  due_.push({now_ + period, id});
-  return id;
+  return timers_.add_periodic(now_, period, std::move(fn));
 }
 
 bool EpollLoop::cancel_timer(TimerId id) {
-  if (id == running_timer_) {
-    bool was = !running_cancelled_;
-    running_cancelled_ = true;
-    return was;
-  }
-  return timers_.erase(id) > 0; // its heap entry is skipped when it comes due
+  return timers_.cancel(id);
 }
 
 void EpollLoop::wake() noexcept {
@@ -81,8 +69,8 @@ void EpollLoop::remove(int fd) noexcept {
 
 int EpollLoop::wait_timeout_ms() const noexcept {
   if (!ticks_.empty()) return 0;
-  if (due_.empty()) return -1;
-  auto left = due_.top().when - std::chrono::steady_clock::now();
+  if (timers_.empty()) return -1;
+  auto left = timers_.next_deadline() - std::chrono::steady_clock::now();
   if (left <= std::chrono::steady_clock::duration::zero()) return 0;
   // Round up, so a timer never fires early.
   auto ms = std::chrono::duration_cast<Millis>(left + std::chrono::microseconds(999)).count();
@@ -109,32 +97,6 @@ void EpollLoop::run_ticks() {
   }
 }
 
-void EpollLoop::run_timers() {
-  while (!due_.empty() && due_.top().when <= now_) {
-    Due d = due_.top();
-    due_.pop();
-    auto it = timers_.find(d.id);
-    if (it == timers_.end()) continue; // cancelled
-    Millis period = it->second.period;
-    Task fn = std::move(it->second.fn);
-    if (period.count() == 0) timers_.erase(it);
-    running_timer_ = d.id;
-    running_cancelled_ = false;
-    fn();
-    running_timer_ = 0;
-    if (period.count() == 0) continue;
-    auto again = timers_.find(d.id);
-    if (running_cancelled_ || again == timers_.end()) {
-      timers_.erase(d.id);
-      continue;
-    }
-    again->second.fn = std::move(fn);
-    // Periodic timers keep their cadence, but never try to catch up a backlog.
-    auto next = d.when + period;
-    due_.push({next > now_ ? next : now_ + period, d.id});
-  }
-}
-
 void EpollLoop::attach_thread() noexcept {
   own_thread();
   set_current(this);
@@ -156,7 +118,7 @@ void EpollLoop::run(const std::function<void()>& woke, const std::function<bool(
     for (int i = 0; i < n; ++i)
       static_cast<Watcher*>(events[i].data.ptr)->on_events(events[i].events);
     run_ticks();
-    run_timers();
+    timers_.run_due(now_);
     run_ticks();
     more = after();
   }
@@ -171,8 +133,6 @@ void EpollLoop::shut_down() {
   posted.clear();
   ticks_.clear();
   timers_.clear();
-  while (!due_.empty())
-    due_.pop();
   set_current(prev);
 }
 

@@ -1,17 +1,14 @@
 // The epoll event loop: EventMachine's reactor by hand (SPEC §5). One per worker thread:
-// epoll_wait, a binary heap of timers, a next-tick queue, and an eventfd that wakes the
-// loop for posts from other threads.
+// epoll_wait, core's timer queue, a next-tick queue, and an eventfd that wakes the loop for
+// posts from other threads.
 #pragma once
 
+#include <lithe/detail/timer_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <queue>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
 namespace lithe::backend {
@@ -55,18 +52,8 @@ public:
 
 private:
   void wake() noexcept override;
-  struct Timer {
-    Task fn;
-    Millis period{0};
-  };
-  struct Due {
-    std::chrono::steady_clock::time_point when;
-    TimerId id;
-    bool operator>(const Due& o) const noexcept { return when > o.when; }
-  };
   int wait_timeout_ms() const noexcept;
   void run_ticks();
-  void run_timers();
   void drain_posts();
 
   class Waker final : public Watcher {
@@ -84,11 +71,7 @@ private:
   bool exit_ = false;
   std::chrono::steady_clock::time_point now_;
   std::vector<Task> ticks_, running_ticks_;
-  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
-  std::unordered_map<TimerId, Timer> timers_;
-  TimerId next_timer_ = 1;
-  TimerId running_timer_ = 0;
-  bool running_cancelled_ = false;
+  detail::TimerQueue timers_;
   std::vector<Task> running_posts_;
 };
 

@@ -8,6 +8,7 @@
 
 #include <lithe/backends/uv.hpp>
 #include <lithe/detail/net.hpp>
+#include <lithe/detail/worker_base.hpp>
 #include <lithe/detail/worker_pool.hpp>
 #include <lithe/log.hpp>
 
@@ -40,7 +41,8 @@ std::error_code uv_error(int status) noexcept {
 
 class Worker;
 
-class UvConn final : public Transport {
+// One connection: its uv_tcp_t, and the worker's list link and the handler (WorkerConn).
+class UvConn final : public Transport, public detail::WorkerConn {
 public:
   explicit UvConn(Worker& w) noexcept : worker_(w) { tcp.data = this; }
 
@@ -71,9 +73,6 @@ public:
 
   uv_tcp_t tcp{};
   detail::PeerIp peer{};
-  TransportHandler* handler = nullptr;
-  UvConn* prev = nullptr; // the worker's connection list
-  UvConn* next = nullptr;
 
 private:
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
@@ -105,62 +104,46 @@ private:
   std::unique_ptr<Writing> w_;
 };
 
-class Worker {
+// The idle budget (docs/backends.md): libuv's uv_tcp_t is most of it.
+static_assert(sizeof(void*) != 8 || sizeof(UvConn) <= 320, "UvConn outgrew its budget");
+
+class Worker final : public detail::OwnLoop<UvLoop>, public detail::WorkerBase {
 public:
   Worker(int listen_fd, ListenInfo info, const ListenConfig& config)
-      : listen_fd_(listen_fd), info_(info), max_connections_(connections_per_worker(config)) {
-    loop.set_thread_pool(config.thread_pool);
-  }
-  ~Worker() {
-    if (listen_fd_ >= 0) ::close(listen_fd_); // never handed to libuv (start failed)
-  }
+      : WorkerBase(loop, listen_fd, info, config) {}
 
-  void start(const ServiceFactory& factory) {
-    thread_ = std::thread([this, &factory] { run(factory); });
-  }
-  void post_stop(Millis deadline) {
-    loop.post([this, deadline] { begin_stop(deadline); });
-  }
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  WorkerStats stats() const { return service_.stats(); }
-
+  using WorkerBase::closing;
+  /// `c` is gone (its close callback ran, and with it on_closed): free it.
   void closed(UvConn* c) noexcept;
   /// `c` filled the read buffer: it reads again next round, after the others (see on_read).
   void wait_turn(UvConn* c) { turns_.push_back(c); }
 
-  UvLoop loop;
   // One read takes at most this much, and a connection that fills it waits for the next
   // round (libuv would read up to 32 times): a flood of tiny chunks or frames costs the loop
   // a few hundred microseconds per turn, so other connections' requests wait that at most.
   char read_buf[16 * 1024];
 
 private:
+  // WorkerBase
+  void enter() noexcept override { loop.attach_thread(); }
+  void serve() override;
+  void close_listener() noexcept override;
+  void close_connection(detail::WorkerConn& c, CloseReason why) noexcept override {
+    static_cast<UvConn&>(c).fail(why);
+  }
+  void end_loop() noexcept override { loop.stop(); }
+  void settle() override;
+  void accept_again() noexcept override {
+    if (listening_) accept_one();
+  }
+
   static void on_connection(uv_stream_t* server, int status);
   void accept_one();
-  void run(const ServiceFactory& factory);
-  void begin_stop(Millis deadline);
-  void close_listener() noexcept;
 
-  void warn(const std::string& message);
-
-  int listen_fd_;
-  ListenInfo info_;
-  std::size_t max_connections_;
   uv_tcp_t listener_{};
   bool listening_ = false;
-  // At max_connections a connection libuv accepted waits un-taken (libuv stops polling the
-  // listener until uv_accept): it is taken when one of ours closes.
-  bool accept_waiting_ = false;
-  std::chrono::steady_clock::time_point last_warning_{};
-  detail::ServiceSlot service_;
-  std::thread thread_;
-  UvConn* conns_ = nullptr;
   std::vector<UvConn*> turns_; // waiting for the next round (wait_turn)
   uv_check_t turn_check_{};
-  std::size_t live_ = 0;
-  bool stopping_ = false;
 };
 
 // ---- UvConn
@@ -287,6 +270,7 @@ void UvConn::fail(CloseReason why) noexcept {
   if (closed_) return;
   closed_ = true;
   reason_ = why;
+  worker_.closing(*this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_closed);
 }
 
@@ -298,13 +282,6 @@ void UvConn::on_closed(uv_handle_t* h) {
 
 // ---- Worker
 
-void Worker::warn(const std::string& message) {
-  // At most one line per 10 s: an attack must not turn into a flood of log lines.
-  if (loop.now() - last_warning_ <= std::chrono::seconds(10)) return;
-  last_warning_ = loop.now();
-  log_error(message);
-}
-
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* w = static_cast<Worker*>(server->data);
   if (status < 0) {
@@ -313,17 +290,13 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     w->warn(std::string("accept: ") + uv_strerror(status));
     return;
   }
-  if (w->live_ >= w->max_connections_) {
-    w->accept_waiting_ = true;
-    w->warn("a worker holds " + std::to_string(w->live_) +
-            " connections, its limit (--max-connections): new ones wait in the backlog");
-    return;
-  }
+  // At the limit a connection libuv accepted waits un-taken (libuv stops polling the listener
+  // until uv_accept): accept_again() takes it when one of ours is released.
+  if (w->full()) return;
   w->accept_one();
 }
 
 void Worker::accept_one() {
-  accept_waiting_ = false;
   auto conn = std::make_unique<UvConn>(*this);
   uv_tcp_init(loop.raw(), &conn->tcp);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
@@ -332,16 +305,12 @@ void Worker::accept_one() {
              [](uv_handle_t* h) { delete static_cast<UvConn*>(h->data); });
     return;
   }
-  UvConn* c = conn.release(); // owned by the list; freed in closed()
+  UvConn* c = conn.release(); // owned by the worker's lists; freed in closed()
   detail::PeerAddress peer{};
   int len = sizeof peer;
   if (uv_tcp_getpeername(&c->tcp, &peer.sa, &len) == 0) c->peer = detail::PeerIp::of(peer);
   uv_tcp_nodelay(&c->tcp, 1);
-  c->next = conns_;
-  if (conns_) conns_->prev = c;
-  conns_ = c;
-  ++live_;
-  c->handler = service_->accept(*c);
+  adopt(*c, *c);
   c->start_reading();
 }
 
@@ -349,15 +318,8 @@ void Worker::closed(UvConn* c) noexcept {
   if (c->waiting_turn())
     for (UvConn*& t : turns_)
       if (t == c) t = nullptr;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    conns_ = c->next;
-  if (c->next) c->next->prev = c->prev;
-  --live_;
+  release(*c); // may end the loop (stopping), or accept one that waited (at the limit)
   delete c;
-  if (stopping_ && live_ == 0) loop.stop();
-  if (accept_waiting_ && listening_ && live_ < max_connections_) accept_one();
 }
 
 void Worker::close_listener() noexcept {
@@ -366,26 +328,7 @@ void Worker::close_listener() noexcept {
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
 }
 
-void Worker::begin_stop(Millis deadline) {
-  if (stopping_) return;
-  stopping_ = true;
-  close_listener();
-  service_->stop();
-  for (UvConn* c = conns_; c; c = c->next)
-    if (!c->closed()) c->handler->on_stop(); // may close c: it is freed later, never now
-  if (live_ == 0) {
-    loop.stop();
-    return;
-  }
-  loop.add_timer(deadline, [this] {
-    for (UvConn* c = conns_; c; c = c->next)
-      c->fail(CloseReason::server_stopping);
-  });
-}
-
-void Worker::run(const ServiceFactory& factory) {
-  loop.attach_thread();
-  service_.make(factory, loop, info_);
+void Worker::serve() {
   // After each poll, the connections that waited their turn read again.
   uv_check_init(loop.raw(), &turn_check_);
   turn_check_.data = this;
@@ -403,18 +346,17 @@ void Worker::run(const ServiceFactory& factory) {
   if (rc == 0) {
     listen_fd_ = -1; // libuv owns it now
     listening_ = true;
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 4096, on_connection);
+    // ListenConfig::backlog, as detail::listen_tcp gave it: libuv listens again, with this.
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), backlog_, on_connection);
   }
   if (rc != 0) log_error(std::string("uv listen: ") + uv_strerror(rc));
   loop.run();
-  // Anything left (a deadline that never came): close it while the service still exists.
-  close_listener();
-  for (UvConn* c = conns_; c; c = c->next)
-    c->fail(CloseReason::server_stopping);
-  for (int i = 0; i < 64 && live_ > 0; ++i)
-    uv_run(loop.raw(), UV_RUN_NOWAIT); // their close callbacks
+}
+
+void Worker::settle() {
+  for (int i = 0; i < 64 && live() > 0; ++i)
+    uv_run(loop.raw(), UV_RUN_NOWAIT); // the close callbacks of the connections closed last
   loop.shut_down();
-  service_.retire();
 }
 
 } // namespace

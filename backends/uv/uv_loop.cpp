@@ -1,4 +1,5 @@
-// UvLoop: next ticks in a check handle, timers as uv_timers, posts through a uv_async.
+// UvLoop: next ticks in a check handle, timers in core's queue behind one uv_timer, posts
+// through a uv_async.
 #include "uv_loop.hpp"
 
 #include <lithe/log.hpp>
@@ -8,13 +9,6 @@
 #include <system_error>
 
 namespace lithe::backend {
-
-struct UvLoop::Timer {
-  uv_timer_t handle;
-  Task fn;
-  TimerId id;
-  bool periodic;
-};
 
 UvLoop::UvLoop() {
   if (int rc = uv_loop_init(&loop_); rc != 0)
@@ -28,6 +22,8 @@ UvLoop::UvLoop() {
   idle_.data = this;
   uv_async_init(&loop_, &async_, on_async);
   async_.data = this;
+  uv_timer_init(&loop_, &timer_);
+  timer_.data = this;
 }
 
 UvLoop::~UvLoop() {
@@ -41,56 +37,61 @@ void UvLoop::next_tick(Task fn) {
     uv_idle_start(&idle_, [](uv_idle_t*) {});
 }
 
-TimerId UvLoop::start_timer(Millis delay, Millis period, Task fn) {
-  auto* t = new Timer{{}, std::move(fn), next_timer_++, period.count() > 0};
-  uv_timer_init(&loop_, &t->handle);
-  t->handle.data = t;
-  timers_.emplace(t->id, t);
-  auto ms = [](Millis m) { return static_cast<std::uint64_t>(m.count() < 0 ? 0 : m.count()); };
-  // libuv counts in whole milliseconds, cut down, from a clock it caches: a timer of d ms
-  // could fire up to 1 ms before d ms have passed. Refresh the clock and add the cut-off
+std::chrono::steady_clock::time_point UvLoop::timer_base(Millis delay) noexcept {
+  // libuv's clock counts whole milliseconds, cut down, and is cached: a timer of d ms from
+  // it could fire up to 1 ms before d ms have passed. Refresh the clock and add the cut-off
   // millisecond, so a timer never fires early (SPEC 5.6; the epoll loop's clock is exact).
   uv_update_time(&loop_);
-  uv_timer_start(&t->handle, on_timer, delay.count() > 0 ? ms(delay) + 1 : 0, ms(period));
-  return t->id;
+  return delay.count() > 0 ? now() + Millis(1) : now();
 }
 
 TimerId UvLoop::add_timer(Millis delay, Task fn) {
-  return start_timer(delay, Millis(0), std::move(fn));
+  TimerId id = timers_.add(timer_base(delay) + delay, std::move(fn));
+  arm_timer();
+  return id;
 }
 
 TimerId UvLoop::add_periodic_timer(Millis period, Task fn) {
-  if (period < Millis(1)) period = Millis(1);
-  return start_timer(period, period, std::move(fn));
-}
-
-void UvLoop::release(Timer* t) noexcept {
-  // The Timer (and its callable) is freed in the close callback, never while it may run.
-  uv_close(reinterpret_cast<uv_handle_t*>(&t->handle),
-           [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+  TimerId id = timers_.add_periodic(timer_base(period), period, std::move(fn));
+  arm_timer();
+  return id;
 }
 
 bool UvLoop::cancel_timer(TimerId id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return false;
-  Timer* t = it->second;
-  timers_.erase(it);
-  uv_timer_stop(&t->handle);
-  release(t);
-  return true;
+  // timer_ stays set: if this was the earliest, on_timer finds nothing due and sets it again.
+  return timers_.cancel(id);
+}
+
+void UvLoop::arm_timer() noexcept {
+  if (in_timers_ || ended_) return;
+  auto next = timers_.next_deadline();
+  if (timers_.empty()) {
+    if (armed_ != next) uv_timer_stop(&timer_);
+    armed_ = next;
+    return;
+  }
+  if (next >= armed_) return; // set already, to fire no later
+  armed_ = next;
+  // The deadlines are whole milliseconds on libuv's clock (now() is uv_now).
+  auto left = std::chrono::ceil<Millis>(next - now()).count();
+  uv_timer_start(&timer_, on_timer, left > 0 ? static_cast<std::uint64_t>(left) : 0, 0);
 }
 
 void UvLoop::on_timer(uv_timer_t* handle) {
-  auto* t = static_cast<Timer*>(handle->data);
-  auto* self = static_cast<UvLoop*>(handle->loop->data);
-  if (t->periodic) {
-    t->fn(); // it may cancel itself: the Timer stays alive until its close callback
+  auto* self = static_cast<UvLoop*>(handle->data);
+  self->armed_ = std::chrono::steady_clock::time_point::max();
+  self->in_timers_ = true;
+  self->timers_.run_due(self->now());
+  self->in_timers_ = false;
+  if (self->timers_.next_deadline() <= self->now()) {
+    // Armed by a callback and due at once: libuv 1.44 would run a timer set now in this same
+    // pass, again and again. Set it after the poll instead (the idle handle keeps the poll
+    // from blocking meanwhile), so it runs in the next iteration.
+    self->rearm_ = true;
+    uv_idle_start(&self->idle_, [](uv_idle_t*) {});
     return;
   }
-  self->timers_.erase(t->id);
-  Task fn = std::move(t->fn);
-  self->release(t);
-  fn();
+  self->arm_timer();
 }
 
 void UvLoop::run_ticks() {
@@ -105,7 +106,12 @@ void UvLoop::run_ticks() {
 }
 
 void UvLoop::on_check(uv_check_t* c) {
-  static_cast<UvLoop*>(c->data)->run_ticks();
+  auto* self = static_cast<UvLoop*>(c->data);
+  if (self->rearm_) {
+    self->rearm_ = false;
+    self->arm_timer();
+  }
+  self->run_ticks();
 }
 
 void UvLoop::on_async(uv_async_t* a) {
@@ -142,13 +148,9 @@ void UvLoop::shut_down() {
   set_current(this);
   posted.clear();
   ticks_.clear();
-  for (auto& [id, t] : timers_) {
-    uv_timer_stop(&t->handle);
-    release(t);
-  }
   timers_.clear();
   for (auto* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
-                  reinterpret_cast<uv_handle_t*>(&async_)})
+                  reinterpret_cast<uv_handle_t*>(&async_), reinterpret_cast<uv_handle_t*>(&timer_)})
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   uv_walk(
       &loop_,

@@ -1,13 +1,13 @@
-// UvLoop: the Loop interface (SPEC §5) on one uv_loop_t. Timers are uv_timers, next-tick
-// work runs in a uv_check (an idle handle keeps the poll from blocking while any is queued),
-// and posts from other threads wake the loop through a uv_async.
+// UvLoop: the Loop interface (SPEC §5) on one uv_loop_t. Timers are core's timer queue,
+// driven by one uv_timer set to the earliest deadline; next-tick work runs in a uv_check (an
+// idle handle keeps the poll from blocking while any is queued), and posts from other threads
+// wake the loop through a uv_async.
 #pragma once
 
+#include <lithe/detail/timer_queue.hpp>
 #include <lithe/loop.hpp>
 
-#include <mutex>
-#include <thread>
-#include <unordered_map>
+#include <chrono>
 #include <uv.h>
 #include <vector>
 
@@ -39,22 +39,24 @@ public:
 
 private:
   void wake() noexcept override { uv_async_send(&async_); }
-  struct Timer;
   static void on_timer(uv_timer_t* t);
   static void on_check(uv_check_t* c);
   static void on_async(uv_async_t* a);
-  TimerId start_timer(Millis delay, Millis period, Task fn);
-  void release(Timer* t) noexcept;
+  std::chrono::steady_clock::time_point timer_base(Millis delay) noexcept;
+  void arm_timer() noexcept;
   void run_ticks();
 
   uv_loop_t loop_{};
   uv_check_t check_{};
   uv_idle_t idle_{};
   uv_async_t async_{};
+  uv_timer_t timer_{}; // set to the earliest deadline of timers_
+  std::chrono::steady_clock::time_point armed_ = std::chrono::steady_clock::time_point::max();
+  bool in_timers_ = false; // on_timer runs: it sets timer_ once they are done
+  bool rearm_ = false;     // set timer_ in the check phase (see on_timer)
   bool ended_ = false;
   std::vector<Task> ticks_, running_ticks_;
-  std::unordered_map<TimerId, Timer*> timers_;
-  TimerId next_timer_ = 1;
+  detail::TimerQueue timers_;
   std::vector<Task> running_posts_;
 };
 

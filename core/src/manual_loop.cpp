@@ -12,13 +12,11 @@ ManualLoop::~ManualLoop() {
   // on the spot), and may queue ticks or timers: drain until quiet.
   std::vector<Task> posted = close_posts();
   posted.clear();
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 8 && !(ticks_.empty() && timers_.empty()); ++i) {
     std::vector<Task> ticks;
     ticks.swap(ticks_);
-    std::map<TimerId, Timer> timers = std::move(timers_);
+    ticks.clear();
     timers_.clear();
-    queue_.clear();
-    if (ticks.empty() && timers.empty()) break;
   }
 }
 
@@ -27,57 +25,22 @@ void ManualLoop::next_tick(Task fn) {
 }
 
 TimerId ManualLoop::add_timer(Millis delay, Task fn) {
-  TimerId id = next_id_++;
-  timers_.emplace(id, Timer{std::move(fn), Millis(0)});
-  queue_.emplace(now_ + delay, id);
-  return id;
+  return timers_.add(now_ + delay, std::move(fn));
 }
 
 TimerId ManualLoop::add_periodic_timer(Millis period, Task fn) {
-  if (period < Millis(1)) period = Millis(1);
-  TimerId id = next_id_++;
-  timers_.emplace(id, Timer{std::move(fn), period});
-  queue_.emplace(now_ + period, id);
-  return id;
+  return timers_.add_periodic(now_, period, std::move(fn));
 }
 
 bool ManualLoop::cancel_timer(TimerId id) {
-  if (id == running_) {
-    running_cancelled_ = true;
-    return true;
-  }
-  if (timers_.erase(id) == 0) return false;
-  for (auto it = queue_.begin(); it != queue_.end(); ++it)
-    if (it->second == id) {
-      queue_.erase(it);
-      break;
-    }
-  return true;
+  return timers_.cancel(id);
 }
 
 bool ManualLoop::run_one_timer(std::chrono::steady_clock::time_point upto) {
-  if (queue_.empty() || queue_.begin()->first > upto) return false;
-  auto [when, id] = *queue_.begin();
-  queue_.erase(queue_.begin());
-  if (when > now_) now_ = when;
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return true;
-  Task fn = std::move(it->second.fn);
-  Millis period = it->second.period;
-  if (period.count() == 0) timers_.erase(it);
-  running_ = id;
-  running_cancelled_ = false;
-  fn();
-  running_ = 0;
-  if (period.count() != 0) {
-    auto again = timers_.find(id);
-    if (running_cancelled_ || again == timers_.end()) {
-      timers_.erase(id);
-    } else {
-      again->second.fn = std::move(fn);
-      queue_.emplace(now_ + period, id);
-    }
-  }
+  auto when = timers_.next_deadline();
+  if (timers_.empty() || when > upto) return false;
+  if (when > now_) now_ = when; // the virtual clock jumps to the timer
+  timers_.run_due(now_, 1);
   return true;
 }
 

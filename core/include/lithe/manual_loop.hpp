@@ -2,14 +2,12 @@
 // that takes a Loop. Time moves only when run_until/advance say so.
 #pragma once
 
+#include <lithe/detail/timer_queue.hpp>
 #include <lithe/loop.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 namespace lithe {
@@ -49,20 +47,12 @@ public:
 
 private:
   void wake() noexcept override {} // run_until waits on the post queue itself
-  struct Timer {
-    Task fn;
-    Millis period{0};
-  };
   bool run_one_timer(std::chrono::steady_clock::time_point upto);
 
   std::chrono::steady_clock::time_point now_;
   std::vector<Task> ticks_, running_ticks_; // swapped, so steady state allocates nothing
   std::vector<Task> running_posts_;
-  std::multimap<std::chrono::steady_clock::time_point, TimerId> queue_;
-  std::map<TimerId, Timer> timers_;
-  TimerId next_id_ = 1;
-  TimerId running_ = 0;
-  bool running_cancelled_ = false;
+  detail::TimerQueue timers_;
 };
 
 } // namespace lithe

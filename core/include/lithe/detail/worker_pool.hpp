@@ -1,6 +1,7 @@
 // What every backend does the same way around its workers: one SO_REUSEPORT listener per
 // worker thread on one port, start, graceful stop, join, and summed counters (SPEC §10).
-// A backend supplies only its Worker:
+// A backend supplies only its Worker (WorkerBase, worker_base.hpp, provides all but the
+// constructor):
 //   Worker(int listen_fd, ListenInfo, const ListenConfig&); void start(const ServiceFactory&);
 //   void post_stop(Millis deadline);   // thread-safe: begin the graceful stop on its loop
 //   void join(); WorkerStats stats() const;
