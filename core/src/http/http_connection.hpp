@@ -131,7 +131,7 @@ private:
   char date_[64] = {};
   std::size_t date_len_ = 0;
   std::time_t date_sec_ = 0;
-  TimeoutNode lists_[static_cast<int>(Timeout::count)]; // sentinels of circular lists
+  detail::IntrusiveList<TimeoutNode> lists_[static_cast<int>(Timeout::count)];
   std::uint32_t durations_[static_cast<int>(Timeout::count)] = {};
   TimerId sweep_timer_ = 0;
   std::vector<HttpConnection*> dirty_;

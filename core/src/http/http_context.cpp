@@ -25,8 +25,6 @@ HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOpti
   port_text_ = std::to_string(listen.port);
   if (!opts_.server.empty()) server_line_ = "Server: " + opts_.server + "\r\n";
 
-  for (TimeoutNode& l : lists_)
-    l.prev = l.next = &l;
   auto ms = [](Millis d) {
     // Deadlines are 32-bit milliseconds compared as differences: up to 24 days each.
     return static_cast<std::uint32_t>(std::clamp<std::int64_t>(d.count(), 1, 1LL << 30));
@@ -177,21 +175,14 @@ void HttpContext::arm(SendTimeout& node) {
 }
 
 void HttpContext::link(TimeoutNode& node, Timeout which) {
-  disarm(node);
-  TimeoutNode& head = lists_[index(which)];
+  // Each list has one duration, so appending keeps it sorted by deadline.
   node.deadline_ms = now_ms() + durations_[index(which)];
   node.list = static_cast<std::uint8_t>(which);
-  node.prev = head.prev;
-  node.next = &head;
-  head.prev->next = &node;
-  head.prev = &node;
+  lists_[index(which)].push_back(node); // off any list it was on first
 }
 
 void HttpContext::disarm(TimeoutNode& node) noexcept {
-  if (node.list == 0) return;
-  node.prev->next = node.next;
-  node.next->prev = node.prev;
-  node.prev = node.next = nullptr;
+  node.unlink();
   node.list = 0;
 }
 
@@ -199,11 +190,11 @@ void HttpContext::sweep() {
   date_line();
   std::uint32_t now = now_ms();
   for (int i = 1; i < index(Timeout::count); ++i) {
-    TimeoutNode& head = lists_[i];
+    auto& list = lists_[i];
     const auto which = static_cast<Timeout>(i);
-    while (head.next != &head && static_cast<std::int32_t>(head.next->deadline_ms - now) <= 0) {
-      TimeoutNode* node = head.next;
-      disarm(*node);
+    while (!list.empty() && static_cast<std::int32_t>(list.front().deadline_ms - now) <= 0) {
+      TimeoutNode* node = list.pop_front();
+      node->list = 0;
       HttpConnection* c = which == Timeout::send
                               ? static_cast<SendTimeout*>(node)->conn
                               : static_cast<HttpConnection*>(static_cast<ReadTimeout*>(node));

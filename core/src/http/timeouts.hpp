@@ -3,15 +3,16 @@
 // by deadline and a sweep pops the expired nodes from the front.
 #pragma once
 
+#include <lithe/detail/intrusive_list.hpp>
+
 #include <cstdint>
 
 namespace lithe::http {
 
 class HttpConnection;
 
-struct TimeoutNode {
-  TimeoutNode* prev = nullptr;
-  TimeoutNode* next = nullptr;
+/// On one of the context's lists (core's intrusive list) while armed.
+struct TimeoutNode : detail::ListHook<> {
   std::uint32_t deadline_ms = 0; // on the context's clock; wraps (compared as a difference)
   std::uint8_t list = 0;         // 0: not armed
 };
