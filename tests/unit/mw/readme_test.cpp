@@ -79,7 +79,16 @@ TEST_CASE("The README's router answers params and async delays") {
   r.websocket("/echo", {.on_message = [](lithe::mw::WebSocket& ws, std::string_view text) {
                 ws.send(text);
               }});
+  r.post("/count",
+         [](lithe::Env& env) -> lithe::Co<lithe::Response> {
+           std::uint64_t bytes = 0;
+           for (lithe::InputChunk c; !(c = co_await env.input().read()).end;)
+             bytes += c.data.size();
+           co_return lithe::Response{200, {}, std::to_string(bytes) + " bytes\n"};
+         },
+         {.stream = true, .max_body = 8ULL << 30});
   lithe::MockRequest m(r);
+  CHECK(m.post("/count", "12345").body == "5 bytes\n"); // a whole body reads the same way
   CHECK(m.get("/hello/ann").body == "Hello, ann!\n");
   CHECK(m.get("/delay/20").body == "waited 20 ms\n");
   CHECK(m.get("/nap").body == "rested\n");
