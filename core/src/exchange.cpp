@@ -40,8 +40,10 @@ void Exchange::reset_for_reuse() noexcept {
   close_hooks_.clear();
   finish_hooks_.clear();
   body_.reset();
-  input_.reset();
-  env.input_.attach(nullptr);
+  if (input_) {
+    input_.reset();
+    env.input_.attach(nullptr);
+  }
   callbacks_.store(0, std::memory_order_relaxed);
   Env& e = env;
   e.method_ = e.script_name_ = e.path_ = e.query_ = e.target_ = e.server_name_ = e.server_port_ =

@@ -23,7 +23,7 @@ constexpr std::uint64_t small_file_bytes = 16 * 1024;
 
 void HttpExchange::prepare() {
   reset_for_reuse();
-  reader.release_memory();
+  if (reader.memory()) reader.release_memory();
   conn = nullptr;
   req_ptr = nullptr;
   req_len = 0;

@@ -68,20 +68,18 @@ int message_complete_cb(llhttp_t*) {
   return HPE_PAUSED;
 }
 
-const llhttp_settings_t& settings() noexcept {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t s;
-    llhttp_settings_init(&s);
-    s.on_url = data_cb<&RequestReader::on_url>;
-    s.on_header_field = data_cb<&RequestReader::on_header_field>;
-    s.on_header_value = data_cb<&RequestReader::on_header_value>;
-    s.on_headers_complete = headers_complete_cb;
-    s.on_body = data_cb<&RequestReader::on_body>;
-    s.on_message_complete = message_complete_cb;
-    return s;
-  }();
+llhttp_settings_t make_settings() noexcept {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_url = data_cb<&RequestReader::on_url>;
+  s.on_header_field = data_cb<&RequestReader::on_header_field>;
+  s.on_header_value = data_cb<&RequestReader::on_header_value>;
+  s.on_headers_complete = headers_complete_cb;
+  s.on_body = data_cb<&RequestReader::on_body>;
+  s.on_message_complete = message_complete_cb;
   return s;
 }
+const llhttp_settings_t settings = make_settings(); // no guard on the per-request path
 
 } // namespace
 
@@ -124,7 +122,7 @@ void RequestReader::begin(const HttpOptions& opts, HostCache& hosts, bool stream
   opts_ = &opts;
   hosts_ = &hosts;
   allow_stream_ = stream_bodies;
-  llhttp_init(&parser_, HTTP_REQUEST, &settings());
+  llhttp_init(&parser_, HTTP_REQUEST, &settings);
   parser_.data = this;
   sink_ = nullptr;
   url_ = {};
