@@ -8,7 +8,9 @@
 #include <catch2/catch.hpp>
 #include <lithe/lithe.hpp>
 
+#include <cstdlib>
 #include <string>
+#include <unistd.h>
 
 using namespace lithe;
 using namespace std::chrono_literals;
@@ -400,4 +402,48 @@ TEST_CASE("A coroutine waiting on a body that stalls is answered 408, its frame 
   CHECK(e.t.output().starts_with("HTTP/1.1 408"));
   CHECK_FALSE(after);
   CHECK(e.service->stats().exchanges == 0);
+}
+
+// ---- The output queue's flusher
+
+TEST_CASE("The flusher writes what the socket takes, then one bounded background write") {
+  ManualLoop loop;
+  ManualLoop::Scope scope(loop);
+  FakeTransport t(loop);
+  t.set_capture(true);
+  t.set_write_cap(1000); // the socket takes 1,000 bytes a call
+  t.set_hold_writes(true);
+  http::BufferPool pool;
+  http::OutQueue q(pool);
+  q.append(std::string(3000, 'a'));
+  q.append_owned(std::string(300000, 'b'));
+  std::size_t written = 0;
+  CHECK(q.flush(t, 65536, written) == http::OutQueue::Flush::waiting);
+  CHECK(written == 1000);        // what try_write took
+  CHECK(q.in_flight() == 65536); // then at most max_write in the background
+  CHECK(t.writing());
+  q.append("more");                    // queued behind the write in flight, never into its memory
+  CHECK(q.background_done() == 65536); // (the transport's on_write_done, as the engine sees it)
+  CHECK(q.size() == 3000 + 300000 + 4 - 1000 - 65536);
+}
+
+TEST_CASE("Without sendfile a file goes out in bounded reads, never whole") {
+  ManualLoop loop;
+  ManualLoop::Scope scope(loop);
+  FakeTransport t(loop); // no sendfile
+  t.set_capture(true);
+  char path[] = "/tmp/lithe-flush-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  std::string data(200000, 'f');
+  REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  http::BufferPool pool;
+  http::OutQueue q(pool);
+  q.append_file(fd, 0, data.size(), File(fd));
+  std::size_t written = 0;
+  CHECK(q.flush(t, 256 * 1024, written) == http::OutQueue::Flush::done);
+  CHECK(written == data.size());
+  CHECK(t.output() == data);
+  CHECK(q.memory() <= 2 * 64 * 1024); // one read's buffer at a time
 }
