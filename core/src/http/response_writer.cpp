@@ -4,24 +4,84 @@
 #include <lithe/str.hpp>
 
 #include <charconv>
+#include <cstring>
 
 namespace lithe::http {
 
 namespace {
 
 // A response field name or value that is safe to emit: no CR, LF or NUL (no splitting).
+// Every header of every response passes here: eight bytes at a time (a word has a zero byte
+// when (w - 0x01..) & ~w & 0x80.. is not zero; CR and LF become zero bytes by xor).
 bool field_ok(std::string_view s) noexcept {
-  for (unsigned char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  auto bad = [](std::uint64_t w) {
+    auto zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    return zero(w) | zero(w ^ (ones * '\r')) | zero(w ^ (ones * '\n'));
+  };
+  const char* p = s.data();
+  std::size_t n = s.size();
+  if (n >= 8) {
+    std::uint64_t w;
+    for (; n >= 8; p += 8, n -= 8) {
+      std::memcpy(&w, p, 8);
+      if (bad(w)) return false;
+    }
+    if (n == 0) return true;
+    std::memcpy(&w, p + n - 8, 8); // the last eight bytes, overlapping the word before
+    return !bad(w);
+  }
+  for (; n; --n, ++p)
+    if (*p == '\r' || *p == '\n' || *p == '\0') return false;
   return true;
 }
 
-void append_field(std::string& b, std::string_view name, std::string_view value) {
-  b.append(name);
-  b.append(": ");
-  b.append(value);
-  b.append("\r\n");
-}
+/// Writes a head into `b` grown once to the most it can take: memcpy per piece, not an append
+/// (with its capacity check) per piece.
+class Cursor {
+public:
+  Cursor(std::string& b, std::size_t most) : b_(b), before_(b.size()) {
+    b.resize(before_ + most);
+    p_ = b.data() + before_;
+  }
+  void put(std::string_view s) noexcept {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void field(std::string_view name, std::string_view value) noexcept {
+    put(name);
+    put(": ");
+    put(value);
+    put("\r\n");
+  }
+  void decimal(std::uint64_t v) noexcept { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  void status_line(int status) noexcept {
+    if (status == 200) {
+      put("HTTP/1.1 200 OK\r\n");
+      return;
+    }
+    put("HTTP/1.1 ");
+    decimal(static_cast<std::uint64_t>(status));
+    put(" ");
+    put(reason_phrase(status));
+    put("\r\n");
+  }
+  /// Trims the buffer to what was written; returns its size.
+  std::size_t finish() {
+    auto n = static_cast<std::size_t>(p_ - (b_.data() + before_));
+    b_.resize(before_ + n);
+    return n;
+  }
+
+private:
+  std::string& b_;
+  std::size_t before_;
+  char* p_;
+};
+
+constexpr std::size_t status_line_most = 16 + 64; // the longest reason phrase
+constexpr std::size_t framing_most = sizeof "Content-Length: \r\n" + 20 + 32; // or chunked
+constexpr std::size_t connection_most = sizeof "Connection: keep-alive\r\n\r\n";
 
 } // namespace
 
@@ -48,8 +108,12 @@ HeadResult write_head(std::string& b, const Response& r, const HeadParams& p) {
   out.keep_alive = p.keep_alive;
   const int status = r.status;
   const bool hijack = r.body.kind() == Body::Kind::hijack;
-  const std::size_t before = b.size();
-  append_status_line(b, status);
+  std::size_t most =
+      status_line_most + framing_most + connection_most + p.date.size() + p.server.size();
+  for (const Header& h : r.headers)
+    most += h.name.view().size() + h.value.view().size() + 4;
+  Cursor c(b, most);
+  c.status_line(status);
   bool has_date = false, has_server = false;
   std::string_view app_length;
   for (const Header& h : r.headers) {
@@ -83,48 +147,48 @@ HeadResult write_head(std::string& b, const Response& r, const HeadParams& p) {
     default:
       break;
     }
-    append_field(b, n, v);
+    c.field(n, v);
   }
 
   // The one place the body's framing is chosen (RFC 9112 §6.1-6.3).
   if (status_has_no_body(status) || hijack) {
     out.framing = Framing::swallow;
-    if (status == 304 && !app_length.empty()) append_field(b, "Content-Length", app_length);
+    if (status == 304 && !app_length.empty()) c.field("Content-Length", app_length);
   } else if (!p.streaming) {
     std::uint64_t size = r.body.size().value_or(0);
     if (!app_length.empty() && parse_u64(app_length) != size) {
       out.app_length = app_length;
       out.body_size = size;
     }
-    b.append("Content-Length: ");
-    append_decimal(b, size);
-    b.append("\r\n");
+    c.put("Content-Length: ");
+    c.decimal(size);
+    c.put("\r\n");
     out.framing = p.is_head ? Framing::swallow : Framing::none;
   } else if (auto length = parse_u64(app_length)) {
-    b.append("Content-Length: ");
-    append_decimal(b, *length);
-    b.append("\r\n");
+    c.put("Content-Length: ");
+    c.decimal(*length);
+    c.put("\r\n");
     out.framing = p.is_head ? Framing::swallow : Framing::length;
     out.length = *length;
   } else if (p.is_head) {
     out.framing = Framing::swallow;
   } else if (!p.http10) {
-    b.append("Transfer-Encoding: chunked\r\n");
+    c.put("Transfer-Encoding: chunked\r\n");
     out.framing = Framing::chunked;
   } else {
     out.framing = Framing::close_delimited; // HTTP/1.0 has no chunked coding
     out.keep_alive = false;
   }
-  if (!has_date) b.append(p.date);
-  if (!has_server) b.append(p.server);
+  if (!has_date) c.put(p.date);
+  if (!has_server) c.put(p.server);
   if (!hijack) {
     if (!out.keep_alive)
-      b.append("Connection: close\r\n");
+      c.put("Connection: close\r\n");
     else if (p.http10)
-      b.append("Connection: keep-alive\r\n");
+      c.put("Connection: keep-alive\r\n");
   }
-  b.append("\r\n");
-  out.bytes = b.size() - before;
+  c.put("\r\n");
+  out.bytes = c.finish();
   return out;
 }
 
