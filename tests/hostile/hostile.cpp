@@ -286,4 +286,20 @@ void raise_fd_limit() {
   }
 }
 
+std::string read_head(int fd, std::chrono::milliseconds within) {
+  std::string got;
+  char buf[512];
+  for (auto until = std::chrono::steady_clock::now() + within;
+       got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0)
+      got.append(buf, static_cast<std::size_t>(n));
+    else if (n == 0)
+      break;
+    else
+      std::this_thread::sleep_for(10ms); // waiting for the server's timer, bounded
+  }
+  return got;
+}
+
 } // namespace lithe::hostile

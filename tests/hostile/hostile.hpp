@@ -64,6 +64,10 @@ void close_all(std::vector<int>& fds);
 /// returns the bytes sent in all.
 std::size_t send_each(const std::vector<int>& fds, std::string_view bytes);
 
+/// What the server sent on `fd` up to the end of a response head, or what came within `within`
+/// (a timeout's 408, say), without blocking past it.
+std::string read_head(int fd, std::chrono::milliseconds within);
+
 /// What an attack did to the server, printed as one report line (and appended to the file
 /// named by $LITHE_HOSTILE_REPORT, for scripts/hostile-report).
 struct Attack {

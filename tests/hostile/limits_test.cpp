@@ -75,21 +75,8 @@ TEMPLATE_TEST_CASE("Bodies that stall are cut by the body timeout", "[hostile]",
   probe_during(o, t);
   // Each gets 408 once its body has not moved for a second.
   int timed_out = 0;
-  for (int fd : fds) {
-    char buf[512];
-    std::string got;
-    for (auto until = std::chrono::steady_clock::now() + 5s;
-         got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until;) {
-      ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0)
-        got.append(buf, static_cast<std::size_t>(n));
-      else if (n == 0)
-        break;
-      else
-        std::this_thread::sleep_for(10ms); // waiting for the timer, bounded
-    }
-    timed_out += got.starts_with("HTTP/1.1 408");
-  }
+  for (int fd : fds)
+    timed_out += read_head(fd, 5s).starts_with("HTTP/1.1 408");
   CHECK(timed_out == static_cast<int>(o.connections));
   finish(o, t);
   close_all(fds);

@@ -17,23 +17,6 @@ void warm_up(Target& t) {
     REQUIRE(probe(t.port(), "/"));
 }
 
-/// Reads a response head from `fd` within `within` (the status line and headers).
-std::string head_of(int fd, std::chrono::milliseconds within) {
-  std::string got;
-  char buf[512];
-  for (auto until = std::chrono::steady_clock::now() + within;
-       got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < until;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0)
-      got.append(buf, static_cast<std::size_t>(n));
-    else if (n == 0)
-      break;
-    else
-      std::this_thread::sleep_for(10ms); // waiting for the server, bounded
-  }
-  return got;
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("Uploads from many clients at full speed hold a few buffers each, not their "
@@ -62,7 +45,7 @@ TEMPLATE_TEST_CASE("Uploads from many clients at full speed hold a few buffers e
   probe_during(o, t);
   finish(o, t);
   // Each upload is still in progress and within its limit: no answer yet.
-  CHECK(head_of(fds.front(), 100ms).empty());
+  CHECK(read_head(fds.front(), 100ms).empty());
   close_all(fds);
   CHECK(t.stop() == 0);
 }
@@ -83,7 +66,7 @@ TEMPLATE_TEST_CASE("A streamed upload that stalls is cut by the body timeout wit
   probe_during(o, t);
   int timed_out = 0;
   for (int fd : fds)
-    timed_out += head_of(fd, 5s).starts_with("HTTP/1.1 408");
+    timed_out += read_head(fd, 5s).starts_with("HTTP/1.1 408");
   CHECK(timed_out == static_cast<int>(o.connections));
   finish(o, t);
   close_all(fds);
