@@ -53,9 +53,6 @@ void HttpExchange::input_started() {
 void HttpExchange::input_drained() {
   if (conn) conn->input_drained();
 }
-void HttpExchange::input_failed(InputError e) {
-  if (conn) conn->input_failed(*this, e);
-}
 std::size_t HttpExchange::input_high_water() const noexcept {
   return ctx_->options().high_water;
 }
@@ -367,11 +364,6 @@ void HttpConnection::input_started(HttpExchange& ex) {
   const detail::InputStream* in = ex.input();
   if (in->length() && *in->length() > in->limit()) return; // refused after the call instead
   if (ex.reader.continue_due() && !ex.continue_sent) send_continue(ex);
-}
-
-void HttpConnection::input_failed(HttpExchange& ex, InputError e) {
-  if (&ex != ex_ || !ex.body_open) return;
-  refuse_body(413, "Payload Too Large: the request body is larger than allowed", e);
 }
 
 void HttpConnection::drop_exchange() noexcept {

@@ -58,7 +58,6 @@ public:
   // detail::InputSource
   void input_started() override;
   void input_drained() override;
-  void input_failed(InputError e) override;
   std::size_t input_high_water() const noexcept override;
 
 protected:
@@ -186,7 +185,6 @@ public:
   // From the exchange (its streamed body).
   void input_started(HttpExchange& ex);
   void input_drained() { queue_changed(); }
-  void input_failed(HttpExchange& ex, InputError e);
 
   ReadTimeout& read_timer() noexcept { return *this; }
   /// Memory this connection holds now (its budget: HttpOptions::max_connection_memory).

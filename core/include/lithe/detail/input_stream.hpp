@@ -21,8 +21,6 @@ public:
   virtual void input_started() = 0;
   /// The app's unread bytes fell below the high-water mark: reading may go on.
   virtual void input_drained() = 0;
-  /// The body ended early on the app's side (too_large): answer and stop reading.
-  virtual void input_failed(InputError e) = 0;
   virtual std::size_t input_high_water() const noexcept = 0;
 
 protected:
