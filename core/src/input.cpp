@@ -8,6 +8,7 @@
 #include <lithe/env.hpp>
 #include <lithe/lint.hpp>
 
+#include <algorithm>
 #include <utility>
 
 namespace lithe {
@@ -109,7 +110,10 @@ void Input::read_all(std::size_t max, Function<void(InputError)> done) {
   s.set_limit(max);
   // Gathered in storage the env owns for the request, then shown as env.body().
   std::string& all = env_->keep_string();
-  if (auto n = s.length(); n && *n <= max) all.reserve(static_cast<std::size_t>(*n));
+  // Room for a declared length, but not more than a read's worth ahead of the bytes: a client
+  // may declare what it never sends.
+  if (auto n = s.length(); n && *n <= max)
+    all.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*n, 256 * 1024)));
   auto shared = std::make_shared<Function<void(InputError)>>(std::move(done));
   s.on_data([&all](std::string_view bytes) { all.append(bytes); });
   s.on_end([this, &all, shared] {
