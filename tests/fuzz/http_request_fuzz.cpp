@@ -44,8 +44,10 @@ Response app(Env& env) {
         env.input().read([pull](InputChunk next) { (*pull)(next); });
         return;
       }
+      AsyncCallback done = cb; // copies: resetting *pull destroys this lambda's captures
+      Response r{200, plain, std::to_string(*total) + "\n"};
       *pull = {}; // breaks the cycle
-      cb({200, plain, std::to_string(*total) + "\n"});
+      done(std::move(r));
     };
     env.input().read([pull](InputChunk c) { (*pull)(c); });
     return async;
@@ -148,7 +150,8 @@ HttpOptions options(std::uint8_t flags, bool stream) {
 
 } // namespace
 
-// Input: flags, a write cap (its low bit: stream bodies), five 16-bit cut offsets, then the bytes the client sends.
+// Input: flags, a write cap (its low bit: stream bodies), five 16-bit cut offsets, then the bytes
+// the client sends.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   lithe::fuzz::FuzzInput in(data, size);
   std::uint8_t flags = in.byte();
