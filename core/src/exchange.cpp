@@ -228,6 +228,14 @@ void Exchange::finish(CloseReason reason) {
   for (auto& h : close_hooks_)
     run_guarded([&] { h(reason); });
   close_hooks_.clear();
+  // The request is over for its body too: the app hears why if it has not heard the end, and
+  // its callbacks (which may hold this exchange's handles: cycles) are dropped.
+  if (input_) {
+    InputError why = reason == CloseReason::client_gone ? InputError::client_gone
+                     : reason == CloseReason::timeout   ? InputError::timeout
+                                                        : InputError::finished;
+    run_guarded([&] { input_->close(why); });
+  }
   for (auto& h : finish_hooks_)
     run_guarded([&] { h(env, outcome_); });
   finish_hooks_.clear();

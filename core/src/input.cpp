@@ -160,6 +160,28 @@ void InputStream::finish(InputError e) {
   schedule();
 }
 
+void InputStream::close(InputError e) {
+  source_ = nullptr;
+  if (!ended_) {
+    ended_ = true;
+    error_ = e;
+  }
+  buf_.clear();
+  buf_.shrink_to_fit();
+  // Not told the end yet (held unread, or its delivery still queued): the body is over for
+  // the app without its end.
+  Function<void(InputError)> told =
+      end_told_ ? Function<void(InputError)>() : std::exchange(on_error_, {});
+  InputError why = error_ == InputError::none ? e : error_;
+  end_told_ = true;
+  on_data_ = {};
+  on_end_ = {};
+  on_error_ = {};
+  reader_ = {};
+  waiter_ = {};
+  if (told) told(why);
+}
+
 void InputStream::start_reading() {
   if (started_) return;
   started_ = true;

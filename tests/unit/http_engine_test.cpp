@@ -447,3 +447,26 @@ TEST_CASE("Without sendfile a file goes out in bounded reads, never whole") {
   CHECK(t.output() == data);
   CHECK(q.memory() <= 2 * 64 * 1024); // one read's buffer at a time
 }
+
+TEST_CASE("A body held unread when its request ends frees the app's callbacks, which hear why") {
+  InputError heard = InputError::none;
+  Engine e(
+      [&heard](Env& env) -> Response {
+        Input& in = env.input();
+        // The callbacks hold the request's callback: a cycle only the request's end breaks.
+        in.on_data([&in, cb = env.async_callback()](std::string_view) { in.pause(); });
+        in.on_end([cb = env.async_callback()] { cb({200, {}, "never"}); });
+        in.on_error([&heard](InputError why) { heard = why; });
+        return lithe::async;
+      },
+      streaming(16));
+  e.read("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n0123456789");
+  e.read(std::string(30, 'x')); // the end arrives while the app is paused
+  {
+    ManualLoop::Scope scope(e.loop);
+    e.t.reset(); // the client goes
+    e.t.settle();
+  }
+  CHECK(heard == InputError::client_gone);
+  CHECK(e.service->stats().exchanges == 0); // nothing kept alive by the cycle
+}

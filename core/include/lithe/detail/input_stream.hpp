@@ -37,8 +37,9 @@ public:
   bool push(std::string_view bytes);
   /// The body's end: whole (none) or not.
   void finish(InputError e);
-  /// The engine stops serving this body (the request ended): no more calls to the source.
-  void detach() noexcept { source_ = nullptr; }
+  /// The request ended (Exchange::finish): an app that has not heard the body's end hears
+  /// `e` now, and every callback is dropped.
+  void close(InputError e);
   /// Unread bytes held for the app (the engine pauses reading at the high-water mark).
   std::size_t buffered() const noexcept { return buf_.size(); }
   bool full() const noexcept;
