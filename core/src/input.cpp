@@ -168,18 +168,24 @@ void InputStream::close(InputError e) {
   }
   buf_.clear();
   buf_.shrink_to_fit();
-  // Not told the end yet (held unread, or its delivery still queued): the body is over for
-  // the app without its end.
-  Function<void(InputError)> told =
-      end_told_ ? Function<void(InputError)>() : std::exchange(on_error_, {});
-  InputError why = error_ == InputError::none ? e : error_;
+  // Whoever waits and has not heard the end (held unread, or its delivery still queued) hears
+  // it now: the body is over for the app. Then every callback is dropped.
+  const InputError why = error_ == InputError::none ? e : error_;
+  const bool told = end_told_;
   end_told_ = true;
+  Function<void(InputError)> on_error = told ? Function<void(InputError)>() : std::move(on_error_);
+  Function<void(InputChunk)> reader = std::move(reader_);
+  std::coroutine_handle<> waiter = std::exchange(waiter_, {});
   on_data_ = {};
   on_end_ = {};
   on_error_ = {};
   reader_ = {};
-  waiter_ = {};
-  if (told) told(why);
+  if (reader) reader({{}, true, why});
+  if (waiter) {
+    *slot_ = {{}, true, why};
+    waiter.resume();
+  }
+  if (on_error) on_error(why);
 }
 
 void InputStream::start_reading() {

@@ -11,6 +11,7 @@
 #include <lithe/transport.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -249,8 +250,14 @@ public:
     loop_.advance(Millis(1000)); // the app's own late work (timers holding handles) runs out
     WorkerStats s = service_->stats();
     if (service_->connections() != 0 || s.connections != 0 || s.exchanges != 0 || s.awaiting != 0 ||
-        s.bodies != 0 || s.sockets != 0)
+        s.bodies != 0 || s.sockets != 0) {
+      std::fprintf(stderr,
+                   "left alive: connections %zu/%ld exchanges %ld awaiting %ld bodies %ld "
+                   "sockets %ld\n",
+                   service_->connections(), s.connections, s.exchanges, s.awaiting, s.bodies,
+                   s.sockets);
       broken();
+    }
   }
 
   /// With LITHE_FUZZ_LINT_TRAP set, a Lint violation (an env the engine built that breaks
