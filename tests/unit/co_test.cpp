@@ -148,12 +148,19 @@ TEST_CASE("A client that leaves while the coroutine waits on a thread: the threa
 TEST_CASE("in_thread on a full thread pool throws lithe::Overloaded, which the handler may catch") {
   std::atomic<bool> release{false};
   MockRequest req(co_app([&](Env& env) -> Co<Response> {
-    // Fill the mock's pool (two threads) and its queue, so the next job is refused.
+    // Fill the mock's pool: both threads busy (a bounded wait for them to take their jobs),
+    // then its queue, so the next job is refused.
     ThreadPool& pool = *env.loop().thread_pool();
-    while (pool.submit([&release] {
+    auto spin = [&release] {
       while (!release)
         std::this_thread::yield();
-    }))
+    };
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         pool.stats().busy < pool.options().threads && std::chrono::steady_clock::now() < until;) {
+      pool.submit(spin);
+      std::this_thread::yield();
+    }
+    while (pool.submit(spin))
       ;
     try {
       co_await in_thread([] { return 1; });
