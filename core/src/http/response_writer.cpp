@@ -55,7 +55,8 @@ public:
     put("\r\n");
   }
   void decimal(std::uint64_t v) noexcept { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
-  void status_line(int status) noexcept {
+  // Inlined into write_head, every response's path, though write_simple calls it too.
+  [[gnu::always_inline]] void status_line(int status) noexcept {
     if (status == 200) {
       put("HTTP/1.1 200 OK\r\n");
       return;
@@ -84,24 +85,6 @@ constexpr std::size_t framing_most = sizeof "Content-Length: \r\n" + 20 + 32; //
 constexpr std::size_t connection_most = sizeof "Connection: keep-alive\r\n\r\n";
 
 } // namespace
-
-void append_decimal(std::string& b, std::uint64_t v) {
-  char tmp[24];
-  auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v);
-  b.append(tmp, static_cast<std::size_t>(end - tmp));
-}
-
-void append_status_line(std::string& b, int status) {
-  if (status == 200) {
-    b.append("HTTP/1.1 200 OK\r\n");
-    return;
-  }
-  b.append("HTTP/1.1 ");
-  append_decimal(b, static_cast<std::uint64_t>(status));
-  b.push_back(' ');
-  b.append(reason_phrase(status));
-  b.append("\r\n");
-}
 
 HeadResult write_head(std::string& b, const Response& r, const HeadParams& p) {
   HeadResult out;
@@ -194,15 +177,18 @@ HeadResult write_head(std::string& b, const Response& r, const HeadParams& p) {
 
 std::size_t write_simple(std::string& b, int status, std::string_view text, std::string_view date,
                          std::string_view server) {
-  const std::size_t before = b.size();
-  append_status_line(b, status);
-  b.append(date);
-  b.append(server);
-  b.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-  append_decimal(b, text.size());
-  b.append("\r\nConnection: close\r\n\r\n");
-  b.append(text);
-  return b.size() - before;
+  constexpr std::string_view type = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  constexpr std::string_view close = "\r\nConnection: close\r\n\r\n";
+  Cursor c(b, status_line_most + date.size() + server.size() + type.size() + 20 + close.size() +
+                  text.size());
+  c.status_line(status);
+  c.put(date);
+  c.put(server);
+  c.put(type);
+  c.decimal(text.size());
+  c.put(close);
+  c.put(text);
+  return c.finish();
 }
 
 std::size_t BodyEncoder::admit(std::size_t n) noexcept {

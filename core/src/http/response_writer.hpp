@@ -37,8 +37,6 @@ struct HeadResult {
   std::uint64_t body_size = 0; // ... and the body's size (SPEC 3.6)
 };
 
-void append_decimal(std::string& b, std::uint64_t v);
-void append_status_line(std::string& b, int status);
 /// Appends the status line and the header block of `r` (the server's own Date, Server,
 /// Content-Length/Transfer-Encoding and Connection among them) and the blank line.
 HeadResult write_head(std::string& b, const Response& r, const HeadParams& p);
