@@ -175,10 +175,10 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     }
     if (body) {
       const bool too_large = ex.reader.status() == 413;
-      refuse_body(too_large ? 413 : 400, ex.reader.error_text(ex.reader.last_error()).c_str(),
+      refuse_body(too_large ? 413 : 400, ex.reader.error_text().c_str(),
                   too_large ? InputError::too_large : InputError::malformed);
     } else {
-      fail_request(ex.reader.last_error());
+      fail_request();
     }
     start = pos = len;
   }
@@ -189,7 +189,7 @@ void HttpConnection::parse(const char* buf, std::size_t len, bool own) {
     if (ex_) ex_->reader.reject(413, "the request needs more memory than a connection may hold");
     lithe::log_error("a request needs more memory than a connection may hold (" +
                      memory_breakdown() + "); answered 413");
-    fail_request(HPE_OK);
+    fail_request();
   }
 }
 
@@ -247,15 +247,10 @@ void HttpConnection::send_continue(HttpExchange& ex) {
   queue_changed();
 }
 
-void HttpConnection::fail_request(llhttp_errno_t err) {
-  std::string text = ex_ ? ex_->reader.error_text(err) : std::string("Bad Request");
-  int status = 400;
-  if (ex_ && ex_->reader.status())
-    status = ex_->reader.status();
-  else if (err == HPE_PAUSED_H2_UPGRADE)
-    status = 505;
+void HttpConnection::fail_request() {
+  std::string text = ex_ ? ex_->reader.error_text() : std::string("Bad Request");
   text.push_back('\n');
-  send_simple(status, text, CloseReason::error);
+  send_simple(ex_ ? ex_->reader.error_status() : 400, text, CloseReason::error);
 }
 
 void HttpConnection::send_simple(int status, std::string_view text, CloseReason reason) {

@@ -209,7 +209,7 @@ private:
   void dispatch_head(const char* req, std::size_t len);
   void end_body(InputError e);
   void refuse_body(int status, const char* reason, InputError e);
-  void fail_request(llhttp_errno_t err);
+  void fail_request();
   void send_simple(int status, std::string_view text, CloseReason reason);
   void send_continue(HttpExchange& ex);
   template <class S> void write_body(HttpExchange& ex, S&& bytes);

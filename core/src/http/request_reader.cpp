@@ -229,9 +229,14 @@ void RequestReader::note_tail(const char* p, std::size_t n) noexcept {
   }
 }
 
-std::string RequestReader::error_text(llhttp_errno_t err) const {
+std::uint16_t RequestReader::error_status() const noexcept {
+  if (status_) return status_;
+  return err_ == HPE_PAUSED_H2_UPGRADE ? 505 : 400;
+}
+
+std::string RequestReader::error_text() const {
   if (status_) return std::string(reason_phrase(status_)) + ": " + reason_;
-  if (err == HPE_PAUSED_H2_UPGRADE)
+  if (err_ == HPE_PAUSED_H2_UPGRADE)
     return "HTTP Version Not Supported: only HTTP/1.0 and HTTP/1.1 are served here";
   std::string text = "Bad Request";
   if (const char* why = llhttp_get_error_reason(&parser_)) {

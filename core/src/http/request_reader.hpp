@@ -75,9 +75,10 @@ public:
 
   std::uint16_t status() const noexcept { return status_; }
   const char* reason() const noexcept { return reason_; }
-  /// The status and reason of a failed feed, llhttp's own reason when no check of ours said.
-  std::string error_text(llhttp_errno_t err) const;
-  llhttp_errno_t last_error() const noexcept { return err_; }
+  /// The answer to a refused request: the status, and the text (the reason, llhttp's own when
+  /// no check of ours gave one).
+  std::uint16_t error_status() const noexcept;
+  std::string error_text() const;
 
   // A gathered chunked body need not keep its framing: bytes from `keep()` on (relative to
   // base) may be dropped as parsed; the caller reports them with dropped(n) so limits see them.
