@@ -98,7 +98,7 @@ void Input::read(Function<void(InputChunk)> fn) {
 
 void Input::read_all(std::size_t max, Function<void(InputError)> done) {
   if (!usable("read_all")) return;
-  if (!s_ || !s_->streamed()) { // whole already
+  if (!s_->streamed()) { // whole already (usable() gave it a stream that has ended)
     if (env_->body().size() > max) {
       done(InputError::too_large);
       return;
