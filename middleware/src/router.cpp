@@ -150,6 +150,11 @@ struct Router::Impl {
   bool attempt(Env& env, const Route& r, const Captures& caps,
                std::optional<Response>& answer) const;
   Response error_response(Env& env, int status, Response fallback) const;
+  /// The router's own answer for `status` (a plain-text `text`), unless an error handler
+  /// registered for it answers instead.
+  Response plain_error(Env& env, int status, const char* text) const {
+    return error_response(env, status, {status, {{"Content-Type", "text/plain"}}, text});
+  }
   Response exception_response(Env& env, const std::exception& e) const;
 };
 
@@ -341,9 +346,7 @@ std::optional<Response> Router::Impl::body_first(Env& env, const Route& r,
                                                  const Captures& caps) const {
   Input& in = env.input();
   const std::uint64_t limit = r.body.max_body ? r.body.max_body : max_body;
-  auto too_large = [&] {
-    return error_response(env, 413, {413, {{"Content-Type", "text/plain"}}, "Payload Too Large\n"});
-  };
+  auto too_large = [&] { return plain_error(env, 413, "Payload Too Large\n"); };
   if (!in.streaming() || in.ended()) { // whole: the engine's own limit applied already
     if (r.body.max_body && in.received() > r.body.max_body) return too_large();
     return std::nullopt;
@@ -358,13 +361,12 @@ std::optional<Response> Router::Impl::body_first(Env& env, const Route& r,
   Captures kept = caps; // views into the request's head: pinned, stable
   in.read_all(static_cast<std::size_t>(limit), [this, &env, index, kept, cb](InputError e) {
     if (e == InputError::too_large) {
-      cb(error_response(env, 413, {413, {{"Content-Type", "text/plain"}}, "Payload Too Large\n"}));
+      cb(plain_error(env, 413, "Payload Too Large\n"));
       return;
     }
     if (e != InputError::none) return; // the client left or stalled: the engine answered
     std::optional<Response> answer;
-    if (!attempt(env, routes[index], kept, answer))
-      answer = error_response(env, 404, {404, {{"Content-Type", "text/plain"}}, "Not Found\n"});
+    if (!attempt(env, routes[index], kept, answer)) answer = plain_error(env, 404, "Not Found\n");
     if (!answer->is_async()) cb(std::move(*answer));
   });
   return Response(lithe::async);
@@ -437,7 +439,7 @@ Response Router::Impl::dispatch(Env& env, const App* next) const {
     r.headers.set("Allow", std::move(allow));
     return r;
   }
-  return error_response(env, 404, {404, {{"Content-Type", "text/plain"}}, "Not Found\n"});
+  return plain_error(env, 404, "Not Found\n");
 }
 
 Router::Router() : impl_(std::make_shared<Impl>()) {}
