@@ -52,15 +52,30 @@ std::error_code Server::start() {
   struct sigaction old {};
   if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
     std::signal(SIGPIPE, SIG_IGN);
+  error_.clear();
   backend_ = make_backend(options_.backend);
-  if (!backend_) return std::make_error_code(std::errc::invalid_argument);
+  if (!backend_) {
+    error_ = "unknown backend '" + options_.backend + "'";
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  ServiceFactory service = http_service(app_, options_.http);
+  if (!options_.tls.certificates.empty()) {
+    tls_ = TlsContext::create(options_.tls, error_);
+    if (!tls_) {
+      backend_.reset();
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    service = tls_service(std::move(service), tls_);
+  }
   pool_ = std::make_unique<ThreadPool>(options_.thread_pool);
   ListenConfig listen = options_.listen;
   listen.thread_pool = pool_.get();
-  std::error_code ec = backend_->start(listen, http_service(app_, options_.http));
+  std::error_code ec = backend_->start(listen, std::move(service));
   if (ec) {
+    error_ = ec.message();
     backend_.reset();
     pool_.reset();
+    tls_.reset();
   }
   return ec;
 }
@@ -75,6 +90,10 @@ void Server::stop() {
   // ended is dropped safely.
   if (backend_) backend_->stop(options_.stop_deadline);
   if (pool_) pool_->stop();
+}
+
+std::string Server::reload_tls() {
+  return tls_ ? tls_->reload() : std::string();
 }
 
 void Server::wait() {
@@ -204,8 +223,13 @@ std::string usage(const Program& p) {
        "threads for deferred work (default " + std::to_string(d.thread_pool.threads) + ")");
   flag("--pool-queue N",
        "deferred jobs waiting at most (default " + std::to_string(d.thread_pool.max_queued) + ")");
-  flag("--tls-cert FILE", "TLS certificate (PEM)");
-  flag("--tls-key FILE", "TLS private key (PEM)");
+  flag("--tls-cert FILE", "HTTPS: certificate chain (PEM); repeat for SNI, with --tls-key each");
+  flag("--tls-key FILE", "HTTPS: the private key of the --tls-cert before it (PEM)");
+  flag("--tls-min 1.2|1.3", "oldest TLS version accepted (default " + d.tls.min_version + ")");
+  flag("--tls-ciphers LIST", "TLS 1.2 ciphers, OpenSSL syntax (default: ECDHE + AEAD)");
+  flag("--tls-ciphersuites LIST", "TLS 1.3 suites, OpenSSL syntax (default: all three)");
+  flag("--tls-handshake-timeout TIME",
+       "time for a TLS handshake (default " + duration_text(d.tls.handshake_timeout) + ")");
   for (const ExtraFlag& f : p.extra_flags)
     flag("--" + f.name + " VALUE",
          f.help + (f.default_value.empty() ? "" : " (default " + f.default_value + ")"));
@@ -303,17 +327,34 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
       else
         fail("--log must be off, common or json, not '" + std::string(value) + "'");
     } else if (name == "tls-cert") {
-      cl.tls_cert = value;
+      cl.server.tls.certificates.push_back({.cert_file = std::string(value), .key_file = {}});
     } else if (name == "tls-key") {
-      cl.tls_key = value;
+      auto& certs = cl.server.tls.certificates;
+      if (certs.empty() || !certs.back().key_file.empty())
+        fail("--tls-key " + std::string(value) + " must follow its --tls-cert");
+      else
+        certs.back().key_file = value;
+    } else if (name == "tls-min") {
+      if (value == "1.2" || value == "1.3")
+        cl.server.tls.min_version = value;
+      else
+        fail("--tls-min must be 1.2 or 1.3, not '" + std::string(value) + "'");
+    } else if (name == "tls-ciphers") {
+      cl.server.tls.ciphers = value;
+    } else if (name == "tls-ciphersuites") {
+      cl.server.tls.ciphersuites = value;
+    } else if (name == "tls-handshake-timeout") {
+      if (!parse_duration(value, cl.server.tls.handshake_timeout))
+        fail("--tls-handshake-timeout must be a time such as 500ms, 20s or 2m, not '" +
+             std::string(value) + "'");
     } else if (cl.extra.count(std::string(name))) {
       cl.extra[std::string(name)] = value;
     } else {
       fail("unknown option --" + std::string(name));
     }
   }
-  if (!cl.tls_cert.empty() || !cl.tls_key.empty())
-    fail("TLS (--tls-cert/--tls-key) is not available in this build yet");
+  for (const TlsCertificate& c : cl.server.tls.certificates)
+    if (c.key_file.empty()) fail("--tls-cert " + c.cert_file + " needs its --tls-key after it");
   return cl;
 }
 
@@ -355,23 +396,36 @@ int run(const Program& program, int argc, char** argv,
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   Server server(std::move(app), cl.server);
   if (std::error_code ec = server.start()) {
     std::cerr << program.name << ": cannot listen on " << cl.server.listen.host << ":"
               << cl.server.listen.port << " with the " << cl.server.backend
-              << " backend: " << ec.message() << "\n";
+              << " backend: " << server.error_message() << "\n";
     return 1;
   }
   const ListenConfig& l = cl.server.listen;
   std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
-  std::cout << program.name << " listening on http://" << host << ":" << server.port() << " ("
-            << cl.server.backend << ", " << l.threads << (l.threads == 1 ? " thread)" : " threads)")
-            << std::endl;
+  std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << host
+            << ":" << server.port() << " (" << cl.server.backend << ", " << l.threads
+            << (l.threads == 1 ? " thread" : " threads")
+            << (server.tls() ? "; " + server.tls()->describe() : std::string()) << ")" << std::endl;
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: new certificates for new handshakes; open connections are not touched.
+    if (!server.tls()) continue;
+    std::string error = server.reload_tls();
+    if (error.empty())
+      std::cerr << program.name << " reloaded its TLS certificates" << std::endl;
+    else
+      std::cerr << program.name << ": TLS reload failed, the old certificates stay: " << error
+                << std::endl;
+  }
   WorkerStats before = server.stats();
   std::cerr << program.name << " stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": "
             << before.connections << " connections open, " << before.awaiting

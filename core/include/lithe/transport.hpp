@@ -48,6 +48,9 @@ public:
   virtual void close() noexcept = 0;
   /// The peer's address as text ("127.0.0.1", "::1") into `out`; returns its length.
   virtual std::size_t peer_address(char* out, std::size_t cap) const noexcept = 0;
+  /// Memory a layer between the socket and the engine holds for this connection (TLS's
+  /// unsent records, say); the engine counts it in the connection's budget.
+  virtual std::size_t memory() const noexcept { return 0; }
 
 protected:
   ~Transport() = default;

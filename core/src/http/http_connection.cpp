@@ -75,7 +75,7 @@ OutQueue& HttpConnection::out() {
 
 std::size_t HttpConnection::memory() const noexcept {
   std::size_t n = (in_ ? in_->capacity() : 0) + (out_ ? out_->memory() : 0) +
-                  (ex_ ? ex_->memory() : 0) + (sock_ ? sock_->charged() : 0);
+                  (ex_ ? ex_->memory() : 0) + (sock_ ? sock_->charged() : 0) + t_.memory();
   if (pending_)
     for (const PendingFinish& f : pending_->list)
       n += f.ex->memory();
@@ -88,6 +88,7 @@ std::string HttpConnection::memory_breakdown() const {
                   kib(out_ ? out_->memory() : 0) + " (" + kib(out_ ? out_->size() : 0) +
                   " unsent), request " + kib(ex_ ? ex_->memory() : 0);
   if (sock_) s += ", app " + kib(sock_->charged());
+  if (std::size_t tls = t_.memory()) s += ", TLS " + kib(tls);
   return s + "; budget " + kib(ctx_.options().max_connection_memory) +
          " (HttpOptions::max_connection_memory)";
 }
@@ -289,7 +290,7 @@ void HttpConnection::bind(HttpExchange& ex, const char* req, std::size_t len) {
   ex.set_request({.method = llhttp_method_name(static_cast<llhttp_method_t>(p.method)),
                   .target = {req + url.off, url.len},
                   .protocol = ex.http10 ? "HTTP/1.0" : "HTTP/1.1",
-                  .scheme = "http",
+                  .scheme = ctx_.scheme(),
                   .remote_addr = {}, // formatted if the app asks (peer_address)
                   .default_port = ctx_.port_text(),
                   .body = body});

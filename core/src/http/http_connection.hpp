@@ -83,6 +83,8 @@ public:
   const HttpOptions& options() const noexcept { return opts_; }
   const App& app() const noexcept { return app_; }
   const std::string& port_text() const noexcept { return port_text_; }
+  /// lithe.url_scheme: "https" behind the TLS layer (SPEC 2.7).
+  std::string_view scheme() const noexcept { return tls_ ? "https" : "http"; }
   detail::LiveCounters& counters() noexcept { return counters_; }
   BufferPool& buffers() noexcept { return buffers_; }
   bool stopping() const noexcept { return stopping_; }
@@ -118,6 +120,7 @@ private:
 
   Loop& loop_;
   App app_;
+  bool tls_ = false;
   HttpOptions opts_;
   std::string port_text_;
   std::string server_line_;

@@ -20,7 +20,7 @@ constexpr int index(Timeout t) {
 } // namespace
 
 HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOptions opts)
-    : loop_(loop), app_(std::move(app)), opts_(std::move(opts)) {
+    : loop_(loop), app_(std::move(app)), tls_(listen.tls), opts_(std::move(opts)) {
   if (opts_.lint) app_ = lint(std::move(app_));
   port_text_ = std::to_string(listen.port);
   if (!opts_.server.empty()) server_line_ = "Server: " + opts_.server + "\r\n";

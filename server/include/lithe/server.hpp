@@ -7,6 +7,7 @@
 #include <lithe/backend.hpp>
 #include <lithe/http.hpp>
 #include <lithe/thread_pool.hpp>
+#include <lithe/tls.hpp>
 
 #include <chrono>
 #include <functional>
@@ -26,6 +27,8 @@ struct ServerOptions {
   /// Loop::defer and lithe::in_thread's pool (EM.defer): bounded threads and queue, owned by
   /// the Server and joined when it stops.
   ThreadPoolOptions thread_pool;
+  /// HTTPS and WSS when it holds a certificate (docs/tls.md).
+  TlsOptions tls;
   /// Graceful stop: in-flight requests get this long to finish; the rest are closed.
   std::chrono::milliseconds stop_deadline{5'000};
 };
@@ -37,8 +40,15 @@ public:
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  /// Binds and starts the workers; returns what failed (an unknown backend, a bind error).
+  /// Binds and starts the workers; returns what failed (an unknown backend, a bind error, a
+  /// certificate that cannot be loaded); error_message() says it in words.
   std::error_code start();
+  const std::string& error_message() const noexcept { return error_; }
+  /// Reads the TLS certificates and keys again (SIGHUP): new handshakes use them, open
+  /// connections keep theirs. Returns the error, or "" (also when TLS is off).
+  std::string reload_tls();
+  /// The loaded certificates (after start), or nullptr without TLS.
+  const TlsContext* tls() const noexcept { return tls_.get(); }
   /// The bound port (after start; useful with port 0).
   std::uint16_t port() const noexcept;
   /// Graceful stop within the options' deadline. Returns when every worker ended.
@@ -53,6 +63,8 @@ public:
 private:
   App app_;
   ServerOptions options_;
+  std::string error_;
+  std::shared_ptr<TlsContext> tls_;
   std::unique_ptr<ThreadPool> pool_; // after the workers stop: its late posts then fail safely
   std::unique_ptr<Backend> backend_;
 };
@@ -63,8 +75,7 @@ std::vector<std::string> backend_names();
 /// The common command line of lithe apps.
 struct CommandLine {
   ServerOptions server;
-  std::string log = "off"; // off | common | json
-  std::string tls_cert, tls_key;
+  std::string log = "off";                  // off | common | json
   std::map<std::string, std::string> extra; // the app's own flags
   bool help = false;
   std::string error; // set when the flags are wrong
@@ -89,7 +100,8 @@ struct Program {
 
 /// The whole program: parse the flags, build the app (with the chosen logger around it),
 /// start, print "NAME listening on http://HOST:PORT (BACKEND, N threads)", wait for SIGTERM
-/// or SIGINT, stop gracefully and return 0 (1 if it could not start, 2 for bad flags).
+/// or SIGINT, stop gracefully and return 0 (1 if it could not start, 2 for bad flags). SIGHUP
+/// reloads the TLS certificates.
 int run(const Program& program, int argc, char** argv,
         const std::function<App(const CommandLine&)>& make_app);
 int run(const Program& program, int argc, char** argv, App app);
