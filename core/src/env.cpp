@@ -139,6 +139,11 @@ Response Env::then(Response r, Function<Response(Env&, Response)> fn) {
   return r;
 }
 
+std::string Env::tls_info(std::string_view name) const {
+  if (ex_ && ex_->sink() && ex_->home().in_loop_thread()) return ex_->sink()->tls_info(*ex_, name);
+  return {};
+}
+
 std::string_view Env::peer_address() const noexcept {
   if (ex_ && ex_->sink()) remote_addr_ = ex_->sink()->peer_address(*ex_);
   if (!remote_addr_.data()) remote_addr_ = std::string_view("", 0); // asked once: not again

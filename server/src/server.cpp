@@ -228,6 +228,8 @@ std::string usage(const Program& p) {
   flag("--tls-min 1.2|1.3", "oldest TLS version accepted (default " + d.tls.min_version + ")");
   flag("--tls-ciphers LIST", "TLS 1.2 ciphers, OpenSSL syntax (default: ECDHE + AEAD)");
   flag("--tls-ciphersuites LIST", "TLS 1.3 suites, OpenSSL syntax (default: all three)");
+  flag("--tls-client-ca FILE", "ask clients for a certificate from these CAs (PEM)");
+  flag("--tls-verify-client optional|required", "with --tls-client-ca (default optional)");
   flag("--tls-handshake-timeout TIME",
        "time for a TLS handshake (default " + duration_text(d.tls.handshake_timeout) + ")");
   for (const ExtraFlag& f : p.extra_flags)
@@ -343,6 +345,13 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
       cl.server.tls.ciphers = value;
     } else if (name == "tls-ciphersuites") {
       cl.server.tls.ciphersuites = value;
+    } else if (name == "tls-client-ca") {
+      cl.server.tls.client_ca = value;
+    } else if (name == "tls-verify-client") {
+      if (value == "optional" || value == "required")
+        cl.server.tls.client_cert_required = value == "required";
+      else
+        fail("--tls-verify-client must be optional or required, not '" + std::string(value) + "'");
     } else if (name == "tls-handshake-timeout") {
       if (!parse_duration(value, cl.server.tls.handshake_timeout))
         fail("--tls-handshake-timeout must be a time such as 500ms, 20s or 2m, not '" +
@@ -353,6 +362,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
       fail("unknown option --" + std::string(name));
     }
   }
+  if (cl.server.tls.client_cert_required && cl.server.tls.client_ca.empty())
+    fail("--tls-verify-client required needs --tls-client-ca FILE");
   for (const TlsCertificate& c : cl.server.tls.certificates)
     if (c.key_file.empty()) fail("--tls-cert " + c.cert_file + " needs its --tls-key after it");
   return cl;

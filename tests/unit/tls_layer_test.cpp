@@ -81,7 +81,11 @@ struct Client {
   BIO* from_server = BIO_new(BIO_s_mem());
   BIO* to_server = BIO_new(BIO_s_mem());
 
-  explicit Client(const char* alpn = "\x08http/1.1") {
+  explicit Client(const char* alpn = "\x08http/1.1", bool with_cert = false) {
+    if (with_cert) {
+      SSL_CTX_use_certificate_file(ctx, test_cert().cert.c_str(), SSL_FILETYPE_PEM);
+      SSL_CTX_use_PrivateKey_file(ctx, test_cert().key.c_str(), SSL_FILETYPE_PEM);
+    }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     ssl = SSL_new(ctx);
     SSL_set_bio(ssl, from_server, to_server);
@@ -119,8 +123,8 @@ struct Session {
   std::string plain;     // what the client decrypted
 
   Session(App app, std::shared_ptr<TlsContext> tls, HttpOptions o = {}, std::size_t cap = 0,
-          const char* alpn = "\x08http/1.1")
-      : client(alpn) {
+          const char* alpn = "\x08http/1.1", bool client_cert = false)
+      : client(alpn, client_cert) {
     service = tls_service(http_service(std::move(app), std::move(o)),
                           std::move(tls))(loop, ListenInfo{.port = 8443});
     t.set_capture(true);
@@ -323,4 +327,46 @@ TEST_CASE("A certificate that cannot be loaded is an error naming the file") {
   o.certificates = {{.cert_file = test_cert().cert, .key_file = other.key}};
   CHECK_FALSE(TlsContext::create(o, error));
   CHECK(error.find("does not match") != std::string::npos);
+}
+
+TEST_CASE("The app reads the session's protocol, cipher, SNI, ALPN and client certificate") {
+  App info = [](Env& env) -> Response {
+    std::string out;
+    for (const char* k : {"protocol", "cipher", "sni", "alpn", "client_verify", "client_subject"})
+      out += std::string(k) + "=" + env.tls_info(k) + "\n";
+    out += "pem=" + std::to_string(env.tls_info("client_cert").starts_with("-----BEGIN CERT"));
+    return {200, {{"Content-Type", "text/plain"}}, out};
+  };
+  SECTION("without a client certificate") {
+    Session s(info, context());
+    REQUIRE(s.handshake());
+    s.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(s.plain.find("protocol=TLSv1.3\n") != std::string::npos);
+    CHECK(s.plain.find("cipher=TLS_AES_128_GCM_SHA256\n") != std::string::npos);
+    CHECK(s.plain.find("sni=localhost\n") != std::string::npos);
+    CHECK(s.plain.find("alpn=http/1.1\n") != std::string::npos);
+    CHECK(s.plain.find("client_verify=NONE\n") != std::string::npos);
+    CHECK(s.plain.find("pem=0") != std::string::npos);
+  }
+  SECTION("with one the server verified against its client CA") {
+    TlsOptions o;
+    o.client_ca = test_cert().cert; // self-signed: its own authority
+    o.client_cert_required = true;
+    Session s(info, context(o), {}, 0, "\x08http/1.1", true);
+    REQUIRE(s.handshake());
+    s.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(s.plain.find("client_verify=SUCCESS\n") != std::string::npos);
+    CHECK(s.plain.find("client_subject=CN=localhost\n") != std::string::npos);
+    CHECK(s.plain.find("pem=1") != std::string::npos);
+  }
+  SECTION("a required certificate the client does not send fails the handshake") {
+    TlsOptions o;
+    o.client_ca = test_cert().cert;
+    o.client_cert_required = true;
+    Session s(info, context(o));
+    s.handshake();
+    s.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(s.plain.empty());
+    CHECK_FALSE(s.t.open());
+  }
 }

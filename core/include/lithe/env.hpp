@@ -96,6 +96,13 @@ public:
   }
   bool erase(std::string_view key);
 
+  /// The TLS session's details (SPEC 12.2), copied out: "protocol" (TLSv1.3), "cipher",
+  /// "sni" (the name the client asked for), "alpn", and with client certificates
+  /// (TlsOptions::client_ca) "client_verify" (SUCCESS or NONE), "client_subject",
+  /// "client_issuer" (RFC 2253 text) and "client_cert" (PEM). "" without TLS, for an unknown
+  /// name, or once the connection is gone. On the connection's loop thread.
+  std::string tls_info(std::string_view name) const;
+
   // --- Path parameters, set by routers (SPEC §2.11).
   void set_param(Str name, Str value) {
     params_.push_back(Param{std::move(name), std::move(value)});

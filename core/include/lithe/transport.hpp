@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <sys/uio.h>
 #include <system_error>
@@ -51,6 +52,12 @@ public:
   /// Memory a layer between the socket and the engine holds for this connection (TLS's
   /// unsent records, say); the engine counts it in the connection's budget.
   virtual std::size_t memory() const noexcept { return 0; }
+  /// What a TLS layer knows of the session (SPEC 12.2): "protocol", "cipher", "sni", "alpn",
+  /// "client_verify", "client_subject", "client_issuer", "client_cert"; "" without TLS.
+  virtual std::string tls_info(std::string_view name) const {
+    (void)name;
+    return {};
+  }
 
 protected:
   ~Transport() = default;

@@ -170,6 +170,9 @@ public:
   std::size_t high_water() const noexcept override { return ctx_.options().high_water; }
   void log_error(const detail::Exchange& ex, std::string_view message) override;
   std::string_view peer_address(detail::Exchange& ex) noexcept override;
+  std::string tls_info(detail::Exchange&, std::string_view name) override {
+    return t_.tls_info(name);
+  }
 
   // detail::SocketSink (after a hijack)
   bool sock_write(std::string_view bytes) override;

@@ -6,6 +6,8 @@
 #include "tls_connection.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <lithe/log.hpp>
 
@@ -98,6 +100,36 @@ std::size_t TlsConnection::memory() const noexcept {
   // idle: SSL_MODE_RELEASE_BUFFERS) are a fixed cost per connection, documented, not counted.
   return in_keep_.capacity() + out_.capacity() + sending_.capacity() +
          app_iov_.capacity() * sizeof(iovec);
+}
+
+std::string TlsConnection::tls_info(std::string_view name) const {
+  if (mode_ != Mode::open) return {};
+  auto text = [](const char* s) { return std::string(s ? s : ""); };
+  if (name == "protocol") return text(SSL_get_version(ssl_));
+  if (name == "cipher") return text(SSL_get_cipher_name(ssl_));
+  if (name == "sni") return text(SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name));
+  if (name == "alpn") {
+    const unsigned char* p = nullptr;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(ssl_, &p, &n);
+    return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+  }
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  if (name == "client_verify")
+    return !peer ? "NONE" : SSL_get_verify_result(ssl_) == X509_V_OK ? "SUCCESS" : "FAILED";
+  if (!peer) return {};
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (name == "client_subject")
+    X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+  else if (name == "client_issuer")
+    X509_NAME_print_ex(mem, X509_get_issuer_name(peer), 0, XN_FLAG_RFC2253);
+  else if (name == "client_cert")
+    PEM_write_bio_X509(mem, peer);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(mem, &data);
+  std::string out(data ? data : "", len > 0 ? static_cast<std::size_t>(len) : 0);
+  BIO_free(mem);
+  return out;
 }
 
 // ---- Input

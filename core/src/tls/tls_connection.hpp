@@ -40,6 +40,7 @@ public:
     return raw_.peer_address(out, cap);
   }
   std::size_t memory() const noexcept override;
+  std::string tls_info(std::string_view name) const override;
 
   // TransportHandler: what the backend calls (ciphertext).
   void on_read(const char* data, std::size_t len) override;

@@ -282,6 +282,10 @@ std::shared_ptr<const CertSet> load_set(const TlsOptions& o, TicketKeys* keys, s
     error = "TLS needs at least one certificate and key";
     return nullptr;
   }
+  if (o.client_cert_required && o.client_ca.empty()) {
+    error = "client certificates are required but no client CA file is given";
+    return nullptr;
+  }
   if (o.min_version != "1.2" && o.min_version != "1.3") {
     error = "the oldest TLS version must be 1.2 or 1.3, not '" + o.min_version + "'";
     return nullptr;

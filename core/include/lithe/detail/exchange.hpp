@@ -38,6 +38,11 @@ public:
     (void)ex;
     return {};
   }
+  /// The connection's TLS details (Transport::tls_info); empty without TLS.
+  virtual std::string tls_info(Exchange& ex, std::string_view name) {
+    (void)ex, (void)name;
+    return {};
+  }
 
 protected:
   ~Sink() = default;
