@@ -202,16 +202,19 @@ bool TlsConnection::handshake() {
 }
 
 void TlsConnection::read_records() {
+  // The error queue is left empty after every failure, so no ERR_clear_error() per call
+  // (a tenth of the layer's instructions per request); and "needs more bytes" is read from the
+  // session itself (SSL_want_read), which a stale error elsewhere on this thread cannot hide.
   while (mode_ == Mode::open && !paused_ && !closing_) {
-    ERR_clear_error();
     int n = SSL_read(ssl_, svc_.plain(), static_cast<int>(TlsService::record));
     if (n > 0) {
       push_out(); // whatever reading made (a KeyUpdate's answer) goes before the engine writes
       inner_->on_read(svc_.plain(), static_cast<std::size_t>(n));
       continue;
     }
-    int e = SSL_get_error(ssl_, n);
     push_out();
+    if (SSL_want_read(ssl_)) break;
+    int e = SSL_get_error(ssl_, n);
     if (e == SSL_ERROR_WANT_READ) break;
     if (e == SSL_ERROR_ZERO_RETURN) { // close_notify: the peer's end of data
       eof_ = true;
@@ -397,7 +400,7 @@ std::size_t TlsConnection::encrypt(const iovec* iov, int cnt, std::size_t skip,
       p = stage;
     }
     if (len == 0) continue;
-    ERR_clear_error();
+    // Our BIO takes every byte, so SSL_write fails only for good (the session is broken).
     int w = SSL_write(ssl_, p, static_cast<int>(len));
     if (w <= 0) {
       ERR_clear_error();
