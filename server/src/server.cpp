@@ -67,6 +67,8 @@ std::error_code Server::start() {
     }
     service = tls_service(std::move(service), tls_);
   }
+  // Outermost: the PROXY header comes before anything else, the TLS handshake included.
+  if (options_.proxy_protocol) service = proxy_protocol_service(std::move(service));
   pool_ = std::make_unique<ThreadPool>(options_.thread_pool);
   ListenConfig listen = options_.listen;
   listen.thread_pool = pool_.get();
@@ -223,6 +225,9 @@ std::string usage(const Program& p) {
        "threads for deferred work (default " + std::to_string(d.thread_pool.threads) + ")");
   flag("--pool-queue N",
        "deferred jobs waiting at most (default " + std::to_string(d.thread_pool.max_queued) + ")");
+  flag("--proxy-protocol on|off", "connections start with a PROXY header (v1/v2) from a "
+                                  "balancer (default " +
+                                      std::string(d.proxy_protocol ? "on" : "off") + ")");
   flag("--tls-cert FILE", "HTTPS: certificate chain (PEM); repeat for SNI, with --tls-key each");
   flag("--tls-key FILE", "HTTPS: the private key of the --tls-cert before it (PEM)");
   flag("--tls-min 1.2|1.3", "oldest TLS version accepted (default " + d.tls.min_version + ")");
@@ -328,6 +333,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
         cl.log = value;
       else
         fail("--log must be off, common or json, not '" + std::string(value) + "'");
+    } else if (name == "proxy-protocol") {
+      if (value == "on" || value == "off")
+        cl.server.proxy_protocol = value == "on";
+      else
+        fail("--proxy-protocol must be on or off, not '" + std::string(value) + "'");
     } else if (name == "tls-cert") {
       cl.server.tls.certificates.push_back({.cert_file = std::string(value), .key_file = {}});
     } else if (name == "tls-key") {

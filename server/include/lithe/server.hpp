@@ -6,6 +6,7 @@
 #include <lithe/app.hpp>
 #include <lithe/backend.hpp>
 #include <lithe/http.hpp>
+#include <lithe/proxy_protocol.hpp>
 #include <lithe/thread_pool.hpp>
 #include <lithe/tls.hpp>
 
@@ -29,6 +30,9 @@ struct ServerOptions {
   ThreadPoolOptions thread_pool;
   /// HTTPS and WSS when it holds a certificate (docs/tls.md).
   TlsOptions tls;
+  /// Every connection starts with a PROXY header (v1 or v2) from a balancer, whose source
+  /// address becomes REMOTE_ADDR (docs/proxy_protocol.md). Only where nothing else connects.
+  bool proxy_protocol = false;
   /// Graceful stop: in-flight requests get this long to finish; the rest are closed.
   std::chrono::milliseconds stop_deadline{5'000};
 };

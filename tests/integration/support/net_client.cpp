@@ -55,6 +55,8 @@ TestServer::TestServer(std::string backend, App app, ServerOptions options)
         ServerOptions base = options_for(std::move(backend), o.http, o.listen.threads);
         base.listen.max_connections = o.listen.max_connections;
         base.thread_pool = o.thread_pool;
+        base.tls = o.tls;
+        base.proxy_protocol = o.proxy_protocol;
         return base;
       }()) {
   if (std::error_code ec = server_.start())

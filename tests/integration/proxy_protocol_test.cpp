@@ -1,0 +1,151 @@
+// The PROXY protocol against Debian's haproxy, started by each test: with send-proxy (v1) and
+// send-proxy-v2 in front of lithe, REMOTE_ADDR is the address the client connected from
+// (curl bound to 127.0.0.3), over HTTP and over TLS passed through in TCP mode; a connection
+// without the header is closed.
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace lithe;
+using namespace lithe::test;
+
+namespace {
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// haproxy in the foreground on a port of its own, forwarding to lithe with a PROXY header;
+/// stopped by its pid.
+class HaProxy {
+public:
+  HaProxy(std::string_view mode, std::string_view send_proxy, std::uint16_t backend_port) {
+    char tmpl[] = "/tmp/lithe-haproxy.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    dir_ = tmpl;
+    port_ = free_port();
+    std::ofstream(dir_ + "/haproxy.cfg")
+        << "global\n  maxconn 256\n"
+        << "defaults\n  mode " << mode
+        << "\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
+        << "frontend f\n  bind 127.0.0.1:" << port_ << "\n  default_backend b\n"
+        << "backend b\n  server lithe 127.0.0.1:" << backend_port << " " << send_proxy << "\n";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::string cfg = dir_ + "/haproxy.cfg";
+      ::execlp("haproxy", "haproxy", "-db", "-q", "-f", cfg.c_str(), static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    REQUIRE(pid_ > 0);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!accepts(port_) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(accepts(port_));
+  }
+  ~HaProxy() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    std::filesystem::remove_all(dir_);
+  }
+  std::uint16_t port() const noexcept { return port_; }
+
+private:
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+App who_app() {
+  return [](Env& env) -> Response {
+    return {200,
+            {{"Content-Type", "text/plain"}},
+            std::string(env.url_scheme()) + " " + std::string(env.remote_addr())};
+  };
+}
+
+ServerOptions proxied() {
+  ServerOptions o;
+  o.proxy_protocol = true;
+  return o;
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("Behind haproxy's send-proxy and send-proxy-v2 REMOTE_ADDR is the client's",
+                   "[proxy]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, who_app(), proxied());
+  for (const char* send : {"send-proxy", "send-proxy-v2"}) {
+    INFO(send);
+    HaProxy h("http", send, s.port());
+    auto r = run_process({"curl", "-sS", "--max-time", "10", "--interface", "127.0.0.3",
+                          "http://127.0.0.1:" + std::to_string(h.port()) + "/"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "http 127.0.0.3");
+  }
+  CHECK(s.settles());
+}
+
+TEMPLATE_TEST_CASE("haproxy in TCP mode with send-proxy-v2 before TLS: HTTPS, and the client's "
+                   "address",
+                   "[proxy][tls]", LITHE_BACKENDS) {
+  char tmpl[] = "/tmp/lithe-proxy-tls.XXXXXX";
+  REQUIRE(::mkdtemp(tmpl));
+  std::string dir = tmpl;
+  REQUIRE(run_process({std::string(LITHE_SOURCE_DIR) + "/scripts/dev-cert", dir}).exit_code == 0);
+  ServerOptions o = proxied();
+  o.tls.certificates = {{.cert_file = dir + "/cert.pem", .key_file = dir + "/key.pem"}};
+  {
+    TestServer s(TestType::name, who_app(), o);
+    HaProxy h("tcp", "send-proxy-v2", s.port());
+    auto r = run_process({"curl", "-sS", "--max-time", "10", "--interface", "127.0.0.3", "--cacert",
+                          dir + "/ca.pem", "https://127.0.0.1:" + std::to_string(h.port()) + "/"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "https 127.0.0.3");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEMPLATE_TEST_CASE("A connection without a PROXY header is closed; the next one with it is served",
+                   "[proxy]", LITHE_BACKENDS) {
+  TestServer s(TestType::name, who_app(), proxied());
+  {
+    RawClient c(s.port());
+    REQUIRE(c.send(get("/")));
+    CHECK(c.closed_by_peer());
+  }
+  RawClient c(s.port());
+  REQUIRE(c.send("PROXY TCP6 2001:db8::9 2001:db8::1 40000 80\r\n" + get("/")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "http 2001:db8::9");
+  CHECK(s.stats().requests == 1);
+}
