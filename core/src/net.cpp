@@ -8,6 +8,8 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace lithe::detail {
@@ -64,6 +66,44 @@ int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::er
   return fd;
 }
 
+int listen_unix(const std::string& path, unsigned mode, int backlog, std::error_code& ec) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a.sun_path) {
+    ec = std::make_error_code(std::errc::filename_too_long);
+    return -1;
+  }
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      ec = std::make_error_code(std::errc::file_exists); // never remove what is not ours
+      return -1;
+    }
+    int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    if (probe >= 0) ::close(probe);
+    if (live) {
+      ec = std::make_error_code(std::errc::address_in_use);
+      return -1;
+    }
+    ::unlink(path.c_str()); // left by a server that is gone
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ec = std::error_code(errno, std::system_category());
+    return -1;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      (mode != 0 && ::chmod(path.c_str(), mode) != 0) || ::listen(fd, backlog) != 0) {
+    ec = std::error_code(errno, std::system_category());
+    ::close(fd);
+    return -1;
+  }
+  ec.clear();
+  return fd;
+}
+
 std::uint16_t local_port(int fd) noexcept {
   PeerAddress a{};
   socklen_t len = sizeof a;
@@ -78,6 +118,10 @@ PeerIp PeerIp::of(const PeerAddress& a) noexcept {
   } else if (a.sa.sa_family == AF_INET) {
     ip.addr.s6_addr[10] = ip.addr.s6_addr[11] = 0xff;
     std::memcpy(&ip.addr.s6_addr[12], &a.v4.sin_addr, 4);
+  } else if (a.sa.sa_family == AF_UNIX) {
+    ip.addr.s6_addr[10] = ip.addr.s6_addr[11] = 0xff;
+    ip.addr.s6_addr[12] = 127;
+    ip.addr.s6_addr[15] = 1;
   }
   return ip;
 }

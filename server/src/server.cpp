@@ -194,6 +194,8 @@ std::string usage(const Program& p) {
   flag("--backend " + names, "server backend (default " + p.defaults.backend + ")");
   flag("--host HOST", "address to listen on (default " + p.defaults.listen.host + ")");
   flag("--port PORT", "port, 0 for any (default " + std::to_string(p.defaults.listen.port) + ")");
+  flag("--unix PATH", "listen on this unix socket instead of --host/--port");
+  flag("--unix-mode MODE", "the socket file's mode, octal (default 0660)");
   flag("--threads N",
        "worker threads, one loop each (default " + std::to_string(p.defaults.listen.threads) + ")");
   flag("--log off|common|json", "request log on stdout (default off)");
@@ -310,6 +312,15 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
       cl.server.listen.host = value;
     } else if (name == "port") {
       integer(0, 65535, [&](long n) { cl.server.listen.port = static_cast<std::uint16_t>(n); });
+    } else if (name == "unix") {
+      cl.server.listen.unix_path = value;
+    } else if (name == "unix-mode") {
+      unsigned mode = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
+      if (ec != std::errc() || p != value.data() + value.size() || mode > 0777)
+        fail("--unix-mode must be an octal mode such as 0660, not '" + std::string(value) + "'");
+      else
+        cl.server.listen.unix_mode = mode;
     } else if (name == "threads") {
       integer(1, 256, [&](long n) { cl.server.listen.threads = static_cast<int>(n); });
     } else if (name == "max-connections") {
@@ -422,15 +433,20 @@ int run(const Program& program, int argc, char** argv,
 
   Server server(std::move(app), cl.server);
   if (std::error_code ec = server.start()) {
-    std::cerr << program.name << ": cannot listen on " << cl.server.listen.host << ":"
-              << cl.server.listen.port << " with the " << cl.server.backend
-              << " backend: " << server.error_message() << "\n";
+    std::cerr << program.name << ": cannot listen on "
+              << (cl.server.listen.unix_path.empty()
+                      ? cl.server.listen.host + ":" + std::to_string(cl.server.listen.port)
+                      : "unix:" + cl.server.listen.unix_path)
+              << " with the " << cl.server.backend << " backend: " << server.error_message()
+              << "\n";
     return 1;
   }
   const ListenConfig& l = cl.server.listen;
   std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
-  std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << host
-            << ":" << server.port() << " (" << cl.server.backend << ", " << l.threads
+  std::string where =
+      l.unix_path.empty() ? host + ":" + std::to_string(server.port()) : "unix:" + l.unix_path;
+  std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
+            << " (" << cl.server.backend << ", " << l.threads
             << (l.threads == 1 ? " thread" : " threads")
             << (server.tls() ? "; " + server.tls()->describe() : std::string()) << ")" << std::endl;
 

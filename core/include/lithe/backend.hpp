@@ -20,6 +20,10 @@ class ThreadPool;
 struct ListenConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080; // 0: an ephemeral port, read back with Backend::port()
+  /// Listen on this unix socket instead of host:port (the workers share it); its file gets
+  /// `unix_mode` and is removed at stop. SERVER_PORT is then the Host header's port, else 80.
+  std::string unix_path;
+  unsigned unix_mode = 0660;
   int threads = 1;
   int backlog = 4096;
   /// Open connections at most per worker; at the limit a worker stops accepting (the kernel's

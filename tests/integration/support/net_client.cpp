@@ -57,6 +57,8 @@ TestServer::TestServer(std::string backend, App app, ServerOptions options)
         base.thread_pool = o.thread_pool;
         base.tls = o.tls;
         base.proxy_protocol = o.proxy_protocol;
+        base.listen.unix_path = o.listen.unix_path;
+        base.listen.unix_mode = o.listen.unix_mode;
         return base;
       }()) {
   if (std::error_code ec = server_.start())

@@ -17,6 +17,10 @@ namespace lithe::detail {
 /// `first`: the server's first listener, which must not join a port another process holds.
 int listen_tcp(const std::string& host, std::uint16_t port, int backlog, std::error_code& ec,
                bool first = false);
+/// A non-blocking, close-on-exec listener on a unix socket at `path`, its file given `mode`
+/// (0: as the umask leaves it). A stale socket file (nothing accepts on it) is replaced; a
+/// live one is EADDRINUSE; any other file there is EEXIST. The workers share it (dup).
+int listen_unix(const std::string& path, unsigned mode, int backlog, std::error_code& ec);
 /// The port a socket is bound to.
 std::uint16_t local_port(int fd) noexcept;
 /// An IPv4 or IPv6 socket address, as accept(2) and getsockname(2) fill it.
@@ -26,7 +30,8 @@ union PeerAddress {
   sockaddr_in6 v6;
 };
 /// What a connection keeps of its peer (REMOTE_ADDR): the IP alone, 16 bytes, IPv4 as an
-/// IPv4-mapped IPv6 address (::ffff:a.b.c.d). Every idle connection holds one.
+/// IPv4-mapped IPv6 address (::ffff:a.b.c.d). Every idle connection holds one. A unix socket's
+/// peer is on this machine: 127.0.0.1, as Unicorn and Puma report it.
 struct PeerIp {
   in6_addr addr{};
   static PeerIp of(const PeerAddress& a) noexcept;

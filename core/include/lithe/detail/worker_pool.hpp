@@ -11,10 +11,13 @@
 #include <lithe/detail/net.hpp>
 
 #include <atomic>
+#include <fcntl.h>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace lithe::detail {
@@ -67,7 +70,19 @@ public:
     int threads = config.threads < 1 ? 1 : config.threads;
     std::uint16_t port = config.port;
     std::vector<int> fds;
-    for (int i = 0; i < threads; ++i) {
+    if (!config.unix_path.empty()) {
+      // One socket for all: a unix socket has no SO_REUSEPORT spreading, so every worker
+      // accepts from it (whoever is free first).
+      std::error_code ec;
+      int fd = listen_unix(config.unix_path, config.unix_mode, config.backlog, ec);
+      if (fd < 0) return ec;
+      fds.push_back(fd);
+      for (int i = 1; i < threads; ++i)
+        fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      unix_path_ = config.unix_path;
+      port = 80;
+    }
+    for (int i = 0; i < threads && unix_path_.empty(); ++i) {
       std::error_code ec;
       int fd = listen_tcp(config.host, port, config.backlog, ec, i == 0);
       if (fd < 0) {
@@ -95,6 +110,8 @@ public:
       for (auto& w : workers_)
         w->post_stop(deadline);
     wait();
+    std::lock_guard lock(unlink_mu_);
+    if (!unix_path_.empty()) ::unlink(std::exchange(unix_path_, {}).c_str());
   }
 
   void wait() override {
@@ -114,6 +131,8 @@ private:
   ServiceFactory factory_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint16_t port_ = 0;
+  std::string unix_path_; // ours to remove at the end
+  std::mutex unlink_mu_;
   bool started_ = false;
   std::atomic<bool> stopped_{false};
 };

@@ -1,0 +1,210 @@
+// Listening on a unix socket (--unix PATH) on every backend: curl --unix-socket, nginx and
+// haproxy upstreams over it, TLS over it, the socket file's mode, a stale file replaced, a
+// live one or a foreign file refused, and the file removed at stop.
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace lithe;
+using namespace lithe::test;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/lithe-unix.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+ServerOptions on_unix(const std::string& path, unsigned mode = 0660) {
+  ServerOptions o;
+  o.listen.unix_path = path;
+  o.listen.unix_mode = mode;
+  return o;
+}
+
+App who_app() {
+  return [](Env& env) -> Response {
+    return {200,
+            {{"Content-Type", "text/plain"}},
+            std::string(env.url_scheme()) + " " + std::string(env.remote_addr()) + " " +
+                std::string(env.server_port()) + " " + std::to_string(env.body().size())};
+  };
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// A program in the foreground (nginx, haproxy) until destroyed; waits (bounded) for `port`.
+class Daemon {
+public:
+  Daemon(std::vector<std::string> argv, std::uint16_t port) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> args;
+      for (auto& a : argv)
+        args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      std::_Exit(127);
+    }
+    REQUIRE(pid_ > 0);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline && !accepts(port))
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(accepts(port));
+  }
+  ~Daemon() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+private:
+  static bool accepts(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  }
+  pid_t pid_ = -1;
+};
+
+ProcessResult curl_unix(const std::string& sock, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "--unix-socket", sock};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  if (extra.empty() || extra.back().find("://") == std::string::npos)
+    argv.push_back("http://localhost/");
+  return run_process(argv);
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("A unix socket serves curl with REMOTE_ADDR 127.0.0.1 and port 80", "[unix]",
+                   LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/lithe.sock";
+  {
+    TestServer s(TestType::name, who_app(), on_unix(sock, 0600));
+    struct stat st {};
+    REQUIRE(::stat(sock.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0600);
+    auto r = curl_unix(sock);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "http 127.0.0.1 80 0");
+    r = curl_unix(sock, {"--data-binary", std::string(100000, 'x'), "http://localhost/"});
+    CHECK(r.out == "http 127.0.0.1 80 100000");
+    CHECK(s.settles());
+  }
+  CHECK_FALSE(std::filesystem::exists(sock)); // removed at stop
+}
+
+TEMPLATE_TEST_CASE("A stale socket file is replaced; a live one or a foreign file is refused",
+                   "[unix]", LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/lithe.sock";
+  { // a socket file nobody accepts on any more
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    sock.copy(a.sun_path, sizeof a.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    ::close(fd);
+  }
+  TestServer s(TestType::name, who_app(), on_unix(sock));
+  CHECK(curl_unix(sock).exit_code == 0);
+  ServerOptions second = on_unix(sock);
+  second.backend = TestType::name;
+  Server again(who_app(), second);
+  CHECK(again.start() == std::make_error_code(std::errc::address_in_use));
+  CHECK(curl_unix(sock).exit_code == 0); // the first is untouched
+  std::string file = d.path + "/not-a-socket";
+  std::ofstream(file) << "keep me";
+  ServerOptions third = on_unix(file);
+  third.backend = TestType::name;
+  Server foreign(who_app(), third);
+  CHECK(foreign.start() == std::make_error_code(std::errc::file_exists));
+  std::ifstream in(file);
+  std::string kept;
+  std::getline(in, kept);
+  CHECK(kept == "keep me");
+}
+
+TEMPLATE_TEST_CASE("nginx and haproxy reach lithe through a unix socket upstream", "[unix]",
+                   LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/lithe.sock";
+  TestServer s(TestType::name, who_app(), on_unix(sock));
+  {
+    std::uint16_t port = free_port();
+    std::ofstream(d.path + "/nginx.conf")
+        << "worker_processes 1;\ndaemon off;\nmaster_process off;\npid " << d.path
+        << "/nginx.pid;\nerror_log " << d.path << "/nginx-error.log;\n"
+        << "events { worker_connections 64; }\nhttp {\n  access_log off;\n"
+        << "  upstream lithe { server unix:" << sock << "; keepalive 4; }\n"
+        << "  server {\n    listen 127.0.0.1:" << port << ";\n    location / {\n"
+        << "      proxy_pass http://lithe;\n      proxy_http_version 1.1;\n"
+        << "      proxy_set_header Connection \"\";\n    }\n  }\n}\n";
+    Daemon nginx({"nginx", "-c", d.path + "/nginx.conf", "-e", d.path + "/nginx-error.log"}, port);
+    for (int i = 0; i < 3; ++i) { // over nginx's kept-alive upstream connection
+      auto r = run_process(
+          {"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/"});
+      CHECK(r.out == "http 127.0.0.1 80 0");
+    }
+  }
+  {
+    std::uint16_t port = free_port();
+    std::ofstream(d.path + "/haproxy.cfg")
+        << "defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n"
+        << "  timeout server 10s\nfrontend f\n  bind 127.0.0.1:" << port
+        << "\n  default_backend b\nbackend b\n  server lithe " << sock << "\n";
+    Daemon haproxy({"haproxy", "-db", "-q", "-f", d.path + "/haproxy.cfg"}, port);
+    auto r = run_process(
+        {"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/"});
+    // haproxy passes the client's Host (127.0.0.1:PORT) on, and SERVER_PORT follows it.
+    CHECK(r.out == "http 127.0.0.1 " + std::to_string(port) + " 0");
+  }
+  CHECK(s.settles());
+}
+
+TEMPLATE_TEST_CASE("HTTPS over a unix socket", "[unix][tls]", LITHE_BACKENDS) {
+  TempDir d;
+  REQUIRE(run_process({std::string(LITHE_SOURCE_DIR) + "/scripts/dev-cert", d.path}).exit_code ==
+          0);
+  std::string sock = d.path + "/lithe.sock";
+  ServerOptions o = on_unix(sock);
+  o.tls.certificates = {{.cert_file = d.path + "/cert.pem", .key_file = d.path + "/key.pem"}};
+  TestServer s(TestType::name, who_app(), o);
+  auto r = curl_unix(sock, {"--cacert", d.path + "/ca.pem", "https://localhost/"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "https 127.0.0.1 80 0");
+}
