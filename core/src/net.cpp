@@ -108,6 +108,7 @@ std::uint16_t local_port(int fd) noexcept {
   PeerAddress a{};
   socklen_t len = sizeof a;
   if (::getsockname(fd, &a.sa, &len) != 0) return 0;
+  if (a.sa.sa_family != AF_INET && a.sa.sa_family != AF_INET6) return 0; // a unix socket
   return ntohs(a.sa.sa_family == AF_INET6 ? a.v6.sin6_port : a.v4.sin_port);
 }
 

@@ -139,6 +139,10 @@ public:
     closed_ = true;
     raw_.close();
   }
+  void abort() noexcept override {
+    closed_ = true;
+    raw_.abort();
+  }
   std::size_t peer_address(char* out, std::size_t cap) const noexcept override {
     if (header_.source_len == 0) return raw_.peer_address(out, cap);
     std::size_t n = std::min<std::size_t>(cap, header_.source_len);

@@ -3,6 +3,7 @@
 #include <lithe/backends/uv.hpp>
 #include <lithe/mw/common_logger.hpp>
 #include <lithe/server.hpp>
+#include <lithe/systemd.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -92,6 +93,10 @@ void Server::stop() {
   // ended is dropped safely.
   if (backend_) backend_->stop(options_.stop_deadline);
   if (pool_) pool_->stop();
+}
+
+bool Server::responsive(std::chrono::milliseconds within) const {
+  return backend_ && backend_->responsive(within);
 }
 
 std::string Server::reload_tls() {
@@ -431,6 +436,16 @@ int run(const Program& program, int argc, char** argv,
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Socket activation: systemd (or systemd-socket-activate) opened the listener for us.
+  std::vector<int> activated = systemd::listen_fds();
+  if (!activated.empty()) {
+    cl.server.listen.listen_fd = activated[0];
+    for (std::size_t i = 1; i < activated.size(); ++i) {
+      std::cerr << program.name << ": systemd passed " << activated.size()
+                << " sockets; serving the first, closing fd " << activated[i] << "\n";
+      ::close(activated[i]);
+    }
+  }
   Server server(std::move(app), cl.server);
   if (std::error_code ec = server.start()) {
     std::cerr << program.name << ": cannot listen on "
@@ -443,26 +458,46 @@ int run(const Program& program, int argc, char** argv,
   }
   const ListenConfig& l = cl.server.listen;
   std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
-  std::string where =
-      l.unix_path.empty() ? host + ":" + std::to_string(server.port()) : "unix:" + l.unix_path;
+  std::string where = l.listen_fd >= 0      ? "fd " + std::to_string(l.listen_fd) + " from systemd"
+                      : l.unix_path.empty() ? host + ":" + std::to_string(server.port())
+                                            : "unix:" + l.unix_path;
   std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
             << " (" << cl.server.backend << ", " << l.threads
             << (l.threads == 1 ? " thread" : " threads")
             << (server.tls() ? "; " + server.tls()->describe() : std::string()) << ")" << std::endl;
 
+  systemd::notify("READY=1\nMAINPID=" + std::to_string(::getpid()) + "\nSTATUS=listening on " +
+                  where);
+  // The watchdog: WATCHDOG=1 at half the interval, only while every worker's loop answers.
+  const auto watchdog = systemd::watchdog_interval();
   int sig = 0;
   for (;;) {
-    sigwait(&stop_signals, &sig);
+    if (watchdog.count() > 0) {
+      auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(watchdog / 2);
+      timespec ts{static_cast<time_t>(half.count() / 1'000'000'000),
+                  static_cast<long>(half.count() % 1'000'000'000)};
+      sig = sigtimedwait(&stop_signals, nullptr, &ts);
+      if (sig < 0) {
+        if (server.responsive(std::chrono::duration_cast<Millis>(watchdog / 4)))
+          systemd::notify("WATCHDOG=1");
+        continue;
+      }
+    } else {
+      sigwait(&stop_signals, &sig);
+    }
     if (sig != SIGHUP) break;
     // SIGHUP: new certificates for new handshakes; open connections are not touched.
     if (!server.tls()) continue;
+    systemd::notify("RELOADING=1");
     std::string error = server.reload_tls();
     if (error.empty())
       std::cerr << program.name << " reloaded its TLS certificates" << std::endl;
     else
       std::cerr << program.name << ": TLS reload failed, the old certificates stay: " << error
                 << std::endl;
+    systemd::notify("READY=1");
   }
+  systemd::notify("STOPPING=1");
   WorkerStats before = server.stats();
   std::cerr << program.name << " stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": "
             << before.connections << " connections open, " << before.awaiting

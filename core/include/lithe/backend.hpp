@@ -24,6 +24,10 @@ struct ListenConfig {
   /// `unix_mode` and is removed at stop. SERVER_PORT is then the Host header's port, else 80.
   std::string unix_path;
   unsigned unix_mode = 0660;
+  /// A socket already listening (systemd's socket activation hands one over, SD_LISTEN_FDS):
+  /// the workers accept from it, and host, port and unix_path are not used. Not closed by
+  /// the backend's caller; the backend owns it from start().
+  int listen_fd = -1;
   int threads = 1;
   int backlog = 4096;
   /// Open connections at most per worker; at the limit a worker stops accepting (the kernel's
@@ -54,6 +58,9 @@ public:
   virtual void wait() = 0;
   /// Counters summed over the workers.
   virtual WorkerStats stats() const = 0;
+  /// True when every worker's loop ran a task posted to it within `within` (a watchdog's
+  /// question: a loop stuck in a callback does not answer).
+  virtual bool responsive(std::chrono::milliseconds within) const = 0;
 };
 
 struct BackendInfo {

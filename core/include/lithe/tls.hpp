@@ -38,7 +38,7 @@ struct TlsOptions {
   std::string ciphersuites;
   /// ALPN protocols offered, in preference order (wire names). A client that offers ALPN but
   /// none of these is refused with no_application_protocol (RFC 7301 §3.2).
-  std::vector<std::string> alpn = {"http/1.1"};
+  std::vector<std::string> alpn = {"http/1.1", "http/1.0"}; // an HTTP/1.1 server serves 1.0
   /// Stateless session tickets (resumption). The key encrypting new tickets changes every
   /// `ticket_rotation`; tickets stay valid for two rotations, re-issued when the key is old.
   bool session_tickets = true;

@@ -47,6 +47,10 @@ public:
   /// Closes the socket. The handler's on_closed follows later on the loop, never from
   /// inside this call; no other handler call comes after close().
   virtual void close() noexcept = 0;
+  /// close(), when the engine has given up on the peer (a timeout, the peer gone, an error):
+  /// a layer that still holds bytes the engine counts as sent (TLS's unsent records) drops
+  /// them instead of finishing them first. A backend's is close().
+  virtual void abort() noexcept { close(); }
   /// The peer's address as text ("127.0.0.1", "::1") into `out`; returns its length.
   virtual std::size_t peer_address(char* out, std::size_t cap) const noexcept = 0;
   /// Memory a layer between the socket and the engine holds for this connection (TLS's

@@ -783,7 +783,10 @@ void HttpConnection::close_now(CloseReason reason) {
   ctx_.disarm(read_timer());
   if (out_) ctx_.disarm(out_->send_timer);
   ctx_.unschedule_flush(this);
-  t_.close();
+  if (reason == CloseReason::done || reason == CloseReason::server_stopping)
+    t_.close(); // what is still leaving leaves
+  else
+    t_.abort();
 }
 
 void HttpConnection::on_eof() {

@@ -519,6 +519,21 @@ void TlsConnection::close() noexcept {
   });
 }
 
+void TlsConnection::abort() noexcept {
+  if (mode_ == Mode::closed) return;
+  closing_ = true;
+  app_writing_ = notify_write_ = false;
+  // The peer stopped reading, left, or broke the protocol: nothing more is owed to it. A
+  // close_notify goes only if the socket takes it now.
+  if (mode_ == Mode::open && !shut_ && !write_error_ && !raw_busy_) {
+    shut_ = true;
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+    push_out();
+  }
+  fail(reason_);
+}
+
 // ---- The end
 
 void TlsConnection::on_stop() {

@@ -36,6 +36,7 @@ public:
   void resume_reading() noexcept override;
   void shutdown_write() noexcept override;
   void close() noexcept override;
+  void abort() noexcept override;
   std::size_t peer_address(char* out, std::size_t cap) const noexcept override {
     return raw_.peer_address(out, cap);
   }

@@ -60,6 +60,8 @@ public:
   /// Blocks until the workers end.
   void wait();
   WorkerStats stats() const;
+  /// Every worker's loop ran a task posted to it within `within` (the systemd watchdog's test).
+  bool responsive(std::chrono::milliseconds within) const;
   const ServerOptions& options() const noexcept { return options_; }
   /// The pool behind Loop::defer (after start).
   ThreadPool* thread_pool() const noexcept { return pool_.get(); }

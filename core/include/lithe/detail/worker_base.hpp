@@ -39,6 +39,8 @@ public:
   void start(const ServiceFactory& factory);
   /// Begins the graceful stop on the worker's loop (any thread).
   void post_stop(Millis deadline);
+  /// Runs fn on the worker's loop (any thread); false if the loop has ended.
+  bool post(Task fn) { return loop_.post(std::move(fn)); }
   void join();
   WorkerStats stats() const { return service_.stats(); }
 

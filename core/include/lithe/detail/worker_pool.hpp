@@ -11,11 +11,13 @@
 #include <lithe/detail/net.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <fcntl.h>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -70,7 +72,17 @@ public:
     int threads = config.threads < 1 ? 1 : config.threads;
     std::uint16_t port = config.port;
     std::vector<int> fds;
-    if (!config.unix_path.empty()) {
+    if (config.listen_fd >= 0) {
+      // Handed over (socket activation): systemd gives it blocking; the loops need it not.
+      int fd = config.listen_fd;
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      fds.push_back(fd);
+      for (int i = 1; i < threads; ++i)
+        fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+      port = local_port(fd);
+      if (port == 0) port = 80; // a unix socket
+    } else if (!config.unix_path.empty()) {
       // One socket for all: a unix socket has no SO_REUSEPORT spreading, so every worker
       // accepts from it (whoever is free first).
       std::error_code ec;
@@ -82,7 +94,8 @@ public:
       unix_path_ = config.unix_path;
       port = 80;
     }
-    for (int i = 0; i < threads && unix_path_.empty(); ++i) {
+    const bool shared = !fds.empty(); // one socket for every worker (above), or one each
+    for (int i = 0; i < threads && !shared; ++i) {
       std::error_code ec;
       int fd = listen_tcp(config.host, port, config.backlog, ec, i == 0);
       if (fd < 0) {
@@ -117,6 +130,17 @@ public:
   void wait() override {
     for (auto& w : workers_)
       w->join();
+  }
+
+  bool responsive(Millis within) const override {
+    auto answered = std::make_shared<std::atomic<std::size_t>>(0);
+    std::size_t asked = 0;
+    for (const auto& w : workers_)
+      if (w->post([answered] { answered->fetch_add(1); })) ++asked;
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (answered->load() < asked && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(Millis(1));
+    return asked == workers_.size() && answered->load() == asked;
   }
 
   WorkerStats stats() const override {
