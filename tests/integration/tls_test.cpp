@@ -111,7 +111,8 @@ bool answers(std::uint16_t port) {
 TEMPLATE_TEST_CASE("curl over HTTPS gets, echoes a 1 MiB POST and the app sees url_scheme https",
                    "[tls][curl]", LITHE_BACKENDS) {
   ServerOptions o = with_tls(dev_tls());
-  o.http.max_body_bytes = 2 << 20;
+  o.http.max_body_bytes = 2 << 20; // a 1 MiB body whole in memory: over both defaults
+  o.http.max_connection_memory = 4 << 20;
   TestServer s(TestType::name, scheme_app(), o);
   CHECK(s.url("/") == "https://127.0.0.1:" + std::to_string(s.port()) + "/");
   auto r = run_process(s.curl({s.url("/")}));
@@ -396,7 +397,7 @@ TEMPLATE_TEST_CASE("A silent connection and a slow ClientHello are closed at the
   CHECK(s.settles());
 }
 
-TEMPLATE_TEST_CASE("--tls-handshake-timeout closes a silent connection in an app",
+TEMPLATE_TEST_CASE("An app's --tls-handshake-timeout closes a silent connection",
                    "[tls][hostile][timeouts][app]", LITHE_BACKENDS) {
   AppProcess app("hello", TestType::name,
                  {"--tls-cert", dev_certs().cert, "--tls-key", dev_certs().key,
