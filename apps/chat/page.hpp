@@ -31,7 +31,7 @@ function show(m) {
 }
 let send;
 if (transport === 'ws') {
-  const ws = new WebSocket(`ws://${location.host}/ws?name=${encodeURIComponent(name)}`);
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?name=${encodeURIComponent(name)}`);
   ws.onmessage = (e) => show(JSON.parse(e.data));
   ws.onopen = () => document.body.dataset.ready = 'yes';
   send = (text) => ws.send(text);

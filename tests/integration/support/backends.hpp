@@ -1,7 +1,10 @@
 // The backends the conformance suite is instantiated for. Adding a backend to lithe means
-// adding its tag here (see net_client.hpp) and passing every test.
+// adding its tags here (see net_client.hpp) and passing every test. The TLS tags run the same
+// backends behind HTTPS with the dev certificates.
 #pragma once
 
 #include "net_client.hpp"
 
 #define LITHE_BACKENDS lithe::test::Epoll, lithe::test::Uv
+#define LITHE_TLS_BACKENDS lithe::test::EpollTls, lithe::test::UvTls
+#define LITHE_BACKENDS_AND_TLS LITHE_BACKENDS, LITHE_TLS_BACKENDS

@@ -1,5 +1,13 @@
-// Test support: in-process servers, a raw client with deadlines, bounded subprocesses.
+// Test support: in-process servers, a raw client with deadlines (plain or TLS through
+// OpenSSL on a non-blocking socket, so every wait stays a poll with a deadline), bounded
+// subprocesses.
 #include "net_client.hpp"
+
+#include "dev_certs.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -43,6 +51,24 @@ int remaining_ms(std::chrono::steady_clock::time_point until) {
 
 } // namespace
 
+TlsOptions dev_tls() {
+  TlsOptions t;
+  t.certificates = {{dev_certs().cert, dev_certs().key}};
+  return t;
+}
+
+ServerOptions TestServer::tagged_options(bool tls, HttpOptions http, int threads) {
+  ServerOptions o;
+  o.http = std::move(http);
+  o.listen.threads = threads;
+  return with_dev_tls(tls, std::move(o));
+}
+
+ServerOptions TestServer::with_dev_tls(bool tls, ServerOptions options) {
+  if (tls && options.tls.certificates.empty()) options.tls = dev_tls();
+  return options;
+}
+
 TestServer::TestServer(std::string backend, App app, HttpOptions http, int threads)
     : server_(std::move(app), options_for(std::move(backend), std::move(http), threads)) {
   if (std::error_code ec = server_.start())
@@ -50,19 +76,22 @@ TestServer::TestServer(std::string backend, App app, HttpOptions http, int threa
 }
 
 TestServer::TestServer(std::string backend, App app, ServerOptions options)
-    : server_(std::move(app), [&] {
-        ServerOptions o = std::move(options);
-        ServerOptions base = options_for(std::move(backend), o.http, o.listen.threads);
-        base.listen.max_connections = o.listen.max_connections;
-        base.thread_pool = o.thread_pool;
-        base.tls = o.tls;
-        base.proxy_protocol = o.proxy_protocol;
-        base.listen.unix_path = o.listen.unix_path;
-        base.listen.unix_mode = o.listen.unix_mode;
-        return base;
-      }()) {
+    : server_(std::move(app),
+              [&] {
+                ServerOptions o = std::move(options);
+                ServerOptions base = options_for(std::move(backend), o.http, o.listen.threads);
+                base.listen.max_connections = o.listen.max_connections;
+                base.thread_pool = o.thread_pool;
+                base.tls = std::move(o.tls);
+                base.proxy_protocol = o.proxy_protocol;
+                base.listen.unix_path = o.listen.unix_path;
+                base.listen.unix_mode = o.listen.unix_mode;
+                return base;
+              }()),
+      tls_(!server_.options().tls.certificates.empty()) {
   if (std::error_code ec = server_.start())
-    throw std::runtime_error("test server did not start: " + ec.message());
+    throw std::runtime_error("test server did not start: " + ec.message() + " " +
+                             server_.error_message());
 }
 
 TestServer::~TestServer() {
@@ -80,7 +109,19 @@ bool TestServer::settles(std::chrono::milliseconds within) const {
 }
 
 std::string TestServer::url(std::string_view path) const {
-  return "http://127.0.0.1:" + std::to_string(port()) + std::string(path);
+  return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port()) +
+         std::string(path);
+}
+
+std::vector<std::string> TestServer::curl(std::vector<std::string> args) const {
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10"};
+  if (tls_) {
+    argv.emplace_back("--cacert");
+    argv.push_back(dev_certs().ca);
+  }
+  argv.insert(argv.end(), std::make_move_iterator(args.begin()),
+              std::make_move_iterator(args.end()));
+  return argv;
 }
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
@@ -111,11 +152,122 @@ RawClient::RawClient(std::uint16_t port) {
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+RawClient::RawClient(const TestServer& server) : RawClient(server.port()) {
+  if (server.tls() && fd_ >= 0) start_tls({.ca_file = dev_certs().ca});
+}
+
+RawClient::RawClient(std::uint16_t port, const TlsClientOptions& tls) : RawClient(port) {
+  if (fd_ >= 0) start_tls(tls);
+}
+
+void RawClient::SslFree::operator()(ssl_st* s) const noexcept {
+  SSL_free(s);
+}
+
+void RawClient::SslFree::operator()(ssl_ctx_st* c) const noexcept {
+  SSL_CTX_free(c);
+}
+
+namespace {
+// OpenSSL's error queue as text (emptied), or `fallback`.
+std::string ssl_errors(std::string fallback) {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char line[256];
+    ERR_error_string_n(e, line, sizeof line);
+    out += out.empty() ? "" : "; ";
+    out += line;
+  }
+  return out.empty() ? fallback : out;
+}
+} // namespace
+
+void RawClient::start_tls(const TlsClientOptions& tls) {
+  auto fail = [this](std::string why) {
+    tls_error_ = std::move(why);
+    ssl_.reset();
+    ::close(fd_);
+    fd_ = -1;
+  };
+  ctx_.reset(SSL_CTX_new(TLS_client_method()));
+  if (!ctx_) return fail(ssl_errors("SSL_CTX_new"));
+  SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
+  if (tls.max_version) SSL_CTX_set_max_proto_version(ctx_.get(), tls.max_version);
+  if (!tls.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx_.get(), tls.ca_file.c_str(), nullptr) != 1)
+      return fail(ssl_errors("cannot load " + tls.ca_file));
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  ssl_.reset(SSL_new(ctx_.get()));
+  if (!ssl_) return fail(ssl_errors("SSL_new"));
+  SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_fd(ssl_.get(), fd_);
+  if (!tls.server_name.empty()) {
+    SSL_set_tlsext_host_name(ssl_.get(), tls.server_name.c_str());
+    SSL_set1_host(ssl_.get(), tls.server_name.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), "127.0.0.1");
+  }
+  if (!tls.alpn.empty()) {
+    std::string wire;
+    for (const std::string& p : tls.alpn) {
+      wire += static_cast<char>(p.size());
+      wire += p;
+    }
+    SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  auto until = std::chrono::steady_clock::now() + 5s;
+  for (;;) {
+    int r = SSL_connect(ssl_.get());
+    if (r == 1) return;
+    int e = SSL_get_error(ssl_.get(), r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+      return fail(ssl_errors("handshake: the peer closed the connection"));
+    pollfd p{fd_, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    if (::poll(&p, 1, remaining_ms(until)) <= 0) return fail("handshake: no answer within 5 s");
+  }
+}
+
+std::string RawClient::peer_name() const {
+  if (!ssl_) return "";
+  X509* cert = SSL_get0_peer_certificate(ssl_.get());
+  if (!cert) return "";
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  return cn;
+}
+
+std::string RawClient::tls_version() const {
+  return ssl_ ? SSL_get_version(ssl_.get()) : "";
+}
+
 RawClient::~RawClient() {
+  ssl_.reset(); // before the socket it refers to
   if (fd_ >= 0) ::close(fd_);
 }
 
 bool RawClient::send(std::string_view bytes) {
+  if (ssl_) {
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (!bytes.empty()) {
+      int n = SSL_write(ssl_.get(), bytes.data(),
+                        static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 20)));
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      int e = SSL_get_error(ssl_.get(), n);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return false;
+      }
+      pollfd p{fd_, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+      if (::poll(&p, 1, remaining_ms(until)) <= 0) return false;
+    }
+    return true;
+  }
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -132,6 +284,7 @@ bool RawClient::send_in_pieces(std::string_view bytes, std::size_t piece) {
 }
 
 void RawClient::shutdown_write() {
+  if (ssl_) SSL_shutdown(ssl_.get()); // close_notify, TLS's end of the stream
   ::shutdown(fd_, SHUT_WR);
 }
 
@@ -141,6 +294,26 @@ void RawClient::set_receive_buffer(int bytes) {
 
 bool RawClient::fill(std::chrono::steady_clock::time_point until) {
   if (eof_) return false;
+  if (ssl_) {
+    for (;;) {
+      char tmp[65536];
+      int n = SSL_read(ssl_.get(), tmp, sizeof tmp);
+      if (n > 0) {
+        buf_.append(tmp, static_cast<std::size_t>(n));
+        return true;
+      }
+      int e = SSL_get_error(ssl_.get(), n);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        pollfd p{fd_, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+        if (::poll(&p, 1, remaining_ms(until)) <= 0) return false;
+        continue;
+      }
+      clean_close_ = e == SSL_ERROR_ZERO_RETURN;
+      ERR_clear_error();
+      eof_ = true;
+      return false;
+    }
+  }
   pollfd p{fd_, POLLIN, 0};
   int r = ::poll(&p, 1, remaining_ms(until));
   if (r <= 0) return false;

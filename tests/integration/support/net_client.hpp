@@ -1,47 +1,97 @@
-// Test support: a lithe server in-process on an ephemeral port, a raw socket client with
-// bounded waits (no sleeps), and a way to run real clients (curl, node, python) with a
-// time limit. Every backend runs the same tests through these.
+// Test support: a lithe server in-process on an ephemeral port (plain or TLS), a raw socket
+// client with bounded waits (no sleeps) that speaks TLS when the server does, and a way to run
+// real clients (curl, node, python) with a time limit. Every backend runs the same tests
+// through these.
 #pragma once
 
 #include <lithe/lithe.hpp>
 #include <lithe/server.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+struct ssl_st;
+struct ssl_ctx_st;
+
 namespace lithe::test {
 
 using namespace std::chrono_literals;
 
-/// The backends every conformance test runs against. A new backend is added here.
+/// The backends every conformance test runs against. A new backend is added here. The TLS
+/// tags run the same backend with the dev certificates (dev_certs.hpp): HTTPS.
 struct Epoll {
   static constexpr const char* name = "epoll";
+  static constexpr bool tls = false;
 };
 struct Uv {
   static constexpr const char* name = "uv";
+  static constexpr bool tls = false;
 };
+struct EpollTls {
+  static constexpr const char* name = "epoll";
+  static constexpr bool tls = true;
+};
+struct UvTls {
+  static constexpr const char* name = "uv";
+  static constexpr bool tls = true;
+};
+
+template <class T>
+concept BackendTag = requires {
+  { T::name } -> std::convertible_to<const char*>;
+  { T::tls } -> std::convertible_to<bool>;
+};
+
+/// The dev certificates (ECDSA, localhost and 127.0.0.1) as server options.
+TlsOptions dev_tls();
 
 /// A server running `app` on 127.0.0.1 with an ephemeral port; stopped on destruction.
 class TestServer {
 public:
   TestServer(std::string backend, App app, HttpOptions http = {}, int threads = 1);
-  /// With whole server options (the backend, port 0 and the host are set here).
+  /// With whole server options (the backend, port 0 and the host are set here; options.tls
+  /// is kept, so a server with certificates speaks HTTPS).
   TestServer(std::string backend, App app, ServerOptions options);
+  /// A backend tag: the backend it names, with the dev certificates when it is a TLS tag.
+  template <BackendTag B>
+  TestServer(B, App app, HttpOptions http = {}, int threads = 1)
+      : TestServer(B::name, std::move(app), tagged_options(B::tls, std::move(http), threads)) {}
+  template <BackendTag B>
+  TestServer(B, App app, ServerOptions options)
+      : TestServer(B::name, std::move(app), with_dev_tls(B::tls, std::move(options))) {}
   ~TestServer();
   std::uint16_t port() const noexcept { return server_.port(); }
+  /// Whether it speaks HTTPS; then clients verify it against dev_certs().ca.
+  bool tls() const noexcept { return tls_; }
   Server& server() noexcept { return server_; }
   WorkerStats stats() const { return server_.stats(); }
   /// Waits (bounded) until the server's live counters are back to zero: nothing leaked.
   bool settles(std::chrono::milliseconds within = 3s) const;
+  /// "http://127.0.0.1:PORT/path", or https:// with TLS.
   std::string url(std::string_view path = "/") const;
+  /// curl with its usual flags (-sS, a time limit, the dev CA with TLS), then `args`.
+  std::vector<std::string> curl(std::vector<std::string> args) const;
 
 private:
+  static ServerOptions tagged_options(bool tls, HttpOptions http, int threads);
+  static ServerOptions with_dev_tls(bool tls, ServerOptions options);
   Server server_;
+  bool tls_ = false;
+};
+
+/// How a RawClient speaks TLS.
+struct TlsClientOptions {
+  std::string ca_file;     // the server is verified against it (for 127.0.0.1); "": not at all
+  std::string server_name; // sent as SNI; "": none
+  std::vector<std::string> alpn = {"http/1.1"};
+  int max_version = 0; // 0x0303 keeps to TLS 1.2; 0: the newest
 };
 
 struct HttpResponse {
@@ -55,10 +105,16 @@ struct HttpResponse {
   std::size_t count(std::string_view name) const;
 };
 
-/// A blocking TCP client whose every read has a deadline.
+/// A blocking TCP client whose every read has a deadline; over TLS (OpenSSL) when built from
+/// a TestServer that speaks it, or with TlsClientOptions. The TLS handshake happens in the
+/// constructor (bounded by 5 s); when it fails the client is not connected() and
+/// tls_error() says why.
 class RawClient {
 public:
   explicit RawClient(std::uint16_t port);
+  /// Plain TCP or TLS, as the server speaks.
+  explicit RawClient(const TestServer& server);
+  RawClient(std::uint16_t port, const TlsClientOptions& tls);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -85,11 +141,29 @@ public:
   /// Bytes received but not yet consumed by read_response.
   const std::string& pending() const noexcept { return buf_; }
 
+  /// TLS: the session (nullptr when plain), why the handshake failed, the CN of the server's
+  /// certificate, the version ("TLSv1.3"), and whether the peer's close was a clean one
+  /// (close_notify, not a bare EOF).
+  ssl_st* ssl() const noexcept { return ssl_.get(); }
+  const std::string& tls_error() const noexcept { return tls_error_; }
+  std::string peer_name() const;
+  std::string tls_version() const;
+  bool clean_close() const noexcept { return clean_close_; }
+
 private:
+  struct SslFree {
+    void operator()(ssl_st* s) const noexcept;
+    void operator()(ssl_ctx_st* c) const noexcept;
+  };
+  void start_tls(const TlsClientOptions& tls);
   bool fill(std::chrono::steady_clock::time_point until);
   int fd_ = -1;
   std::string buf_;
   bool eof_ = false;
+  std::unique_ptr<ssl_ctx_st, SslFree> ctx_;
+  std::unique_ptr<ssl_st, SslFree> ssl_;
+  std::string tls_error_;
+  bool clean_close_ = false;
 };
 
 /// A request as bytes: "GET / HTTP/1.1\r\nHost: test\r\n\r\n" plus extra header lines.
