@@ -38,6 +38,8 @@ DevCerts make(const std::string& name, const std::string* ca_from) {
   if (ca_from) { // dev-cert keeps a CA it finds, so both sets chain to one
     fs::copy_file(*ca_from + "/ca.pem", dir + "/ca.pem");
     fs::copy_file(*ca_from + "/ca.key", dir + "/ca.key");
+    fs::copy_file(*ca_from + "/intermediate.pem", dir + "/intermediate.pem");
+    fs::copy_file(*ca_from + "/intermediate.key", dir + "/intermediate.key");
   }
   ProcessResult r =
       run_process({"bash", std::string(LITHE_SOURCE_DIR) + "/scripts/dev-cert", dir, name}, 30s);
