@@ -6,6 +6,7 @@
 #include <lithe/systemd.hpp>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +15,8 @@
 #include <iostream>
 #include <pthread.h>
 #include <stdexcept>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace lithe {
@@ -397,6 +400,28 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
 
 namespace {
 
+// "127.0.0.1:8080", "[::1]:8080" or "unix:/run/app.sock": where a socket handed over listens.
+std::string socket_name(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    return "fd " + std::to_string(fd);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    return std::string(text) + ":" + std::to_string(ntohs(v4->sin_port));
+  }
+  if (a.ss_family == AF_INET6) {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    return "[" + std::string(text) + "]:" + std::to_string(ntohs(v6->sin6_port));
+  }
+  if (a.ss_family == AF_UNIX)
+    return "unix:" + std::string(reinterpret_cast<sockaddr_un*>(&a)->sun_path);
+  return "fd " + std::to_string(fd);
+}
+
 App with_logger(App app, const std::string& mode) {
   if (mode == "off") return app;
   auto format = mode == "json" ? mw::LogFormat::json : mw::LogFormat::common;
@@ -458,7 +483,7 @@ int run(const Program& program, int argc, char** argv,
   }
   const ListenConfig& l = cl.server.listen;
   std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
-  std::string where = l.listen_fd >= 0      ? "fd " + std::to_string(l.listen_fd) + " from systemd"
+  std::string where = l.listen_fd >= 0      ? socket_name(l.listen_fd) + " (from systemd)"
                       : l.unix_path.empty() ? host + ":" + std::to_string(server.port())
                                             : "unix:" + l.unix_path;
   std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
