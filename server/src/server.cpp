@@ -2,6 +2,7 @@
 #include <lithe/backends/epoll.hpp>
 #include <lithe/backends/uv.hpp>
 #include <lithe/mw/common_logger.hpp>
+#include <lithe/mw/health.hpp>
 #include <lithe/server.hpp>
 #include <lithe/systemd.hpp>
 
@@ -207,6 +208,8 @@ std::string usage(const Program& p) {
   flag("--threads N",
        "worker threads, one loop each (default " + std::to_string(p.defaults.listen.threads) + ")");
   flag("--log off|common|json", "request log on stdout (default off)");
+  flag("--metrics PATH", "Prometheus metrics at PATH, e.g. /metrics (default off)");
+  flag("--health on|off", "/healthz (live) and /readyz (503 while stopping) (default off)");
   const ServerOptions& d = p.defaults;
   const HttpOptions& h = d.http;
   flag("--max-connections N",
@@ -347,6 +350,16 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
     } else if (name == "pool-queue") {
       integer(1, 10'000'000,
               [&](long n) { cl.server.thread_pool.max_queued = static_cast<std::size_t>(n); });
+    } else if (name == "metrics") {
+      if (value.starts_with("/"))
+        cl.metrics_path = value;
+      else
+        fail("--metrics must be a path such as /metrics, not '" + std::string(value) + "'");
+    } else if (name == "health") {
+      if (value == "on" || value == "off")
+        cl.health = value == "on";
+      else
+        fail("--health must be on or off, not '" + std::string(value) + "'");
     } else if (name == "log") {
       if (value == "off" || value == "common" || value == "json")
         cl.log = value;
@@ -442,8 +455,14 @@ int run(const Program& program, int argc, char** argv,
     return 2;
   }
   App app;
+  auto draining = std::make_shared<std::atomic<bool>>(false);
+  if (!cl.metrics_path.empty()) cl.metrics = std::make_shared<mw::Metrics>();
   try {
     app = with_logger(make_app(cl), cl.log);
+    // Outside the log and each other: scrapes and health checks are neither logged nor
+    // counted.
+    if (cl.metrics) app = mw::metrics({.path = cl.metrics_path, .metrics = cl.metrics})(app);
+    if (cl.health) app = mw::health({.draining = draining})(app);
   } catch (const std::exception& e) {
     std::cerr << program.name << ": " << e.what() << "\n";
     return 1;
@@ -472,6 +491,7 @@ int run(const Program& program, int argc, char** argv,
     }
   }
   Server server(std::move(app), cl.server);
+  if (cl.metrics) cl.metrics->set_server_stats([&server] { return server.stats(); });
   if (std::error_code ec = server.start()) {
     std::cerr << program.name << ": cannot listen on "
               << (cl.server.listen.unix_path.empty()
@@ -523,6 +543,7 @@ int run(const Program& program, int argc, char** argv,
     systemd::notify("READY=1");
   }
   systemd::notify("STOPPING=1");
+  draining->store(true, std::memory_order_release); // /readyz answers 503 from now on
   WorkerStats before = server.stats();
   std::cerr << program.name << " stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": "
             << before.connections << " connections open, " << before.awaiting

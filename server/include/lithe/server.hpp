@@ -6,6 +6,7 @@
 #include <lithe/app.hpp>
 #include <lithe/backend.hpp>
 #include <lithe/http.hpp>
+#include <lithe/mw/metrics.hpp>
 #include <lithe/proxy_protocol.hpp>
 #include <lithe/thread_pool.hpp>
 #include <lithe/tls.hpp>
@@ -81,7 +82,11 @@ std::vector<std::string> backend_names();
 /// The common command line of lithe apps.
 struct CommandLine {
   ServerOptions server;
-  std::string log = "off";                  // off | common | json
+  std::string log = "off";  // off | common | json
+  std::string metrics_path; // --metrics PATH: Prometheus text there (docs/metrics.md)
+  bool health = false;      // --health on: /healthz and /readyz
+  /// With --metrics, what records (made before the app, so the app may add its own sources).
+  std::shared_ptr<mw::Metrics> metrics;
   std::map<std::string, std::string> extra; // the app's own flags
   bool help = false;
   std::string error; // set when the flags are wrong
