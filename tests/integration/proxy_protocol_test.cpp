@@ -7,13 +7,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 using namespace lithe;
@@ -21,67 +17,36 @@ using namespace lithe::test;
 
 namespace {
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-/// haproxy in the foreground on a port of its own, forwarding to lithe with a PROXY header;
-/// stopped by its pid.
+/// haproxy in the foreground on a port of its own, forwarding to lithe with a PROXY header.
 class HaProxy {
 public:
-  HaProxy(std::string_view mode, std::string_view send_proxy, std::uint16_t backend_port) {
-    char tmpl[] = "/tmp/lithe-haproxy.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir_ = tmpl;
-    port_ = free_port();
+  HaProxy(std::string_view mode, std::string_view send_proxy, std::uint16_t backend_port)
+      : port_(free_port()), dir_(make_dir()) {
     std::ofstream(dir_ + "/haproxy.cfg")
         << "global\n  maxconn 256\n"
         << "defaults\n  mode " << mode
         << "\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
         << "frontend f\n  bind 127.0.0.1:" << port_ << "\n  default_backend b\n"
         << "backend b\n  server lithe 127.0.0.1:" << backend_port << " " << send_proxy << "\n";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::string cfg = dir_ + "/haproxy.cfg";
-      ::execlp("haproxy", "haproxy", "-db", "-q", "-f", cfg.c_str(), static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    REQUIRE(pid_ > 0);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!accepts(port_) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    REQUIRE(accepts(port_));
+    daemon_ = std::make_unique<Daemon>(
+        std::vector<std::string>{"haproxy", "-db", "-q", "-f", dir_ + "/haproxy.cfg"});
+    REQUIRE(accepting(port_));
   }
   ~HaProxy() {
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
+    daemon_.reset();
     std::filesystem::remove_all(dir_);
   }
   std::uint16_t port() const noexcept { return port_; }
 
 private:
+  static std::string make_dir() {
+    char tmpl[] = "/tmp/lithe-haproxy.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    return tmpl;
+  }
+  std::uint16_t port_;
   std::string dir_;
-  std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<Daemon> daemon_;
 };
 
 App who_app() {

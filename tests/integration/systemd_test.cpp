@@ -10,12 +10,10 @@
 
 #include <csignal>
 #include <filesystem>
-#include <netinet/in.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 using namespace lithe;
@@ -66,29 +64,6 @@ private:
   int fd_ = -1;
 };
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("Socket activation: the app serves systemd's socket and notifies READY, "
@@ -97,23 +72,13 @@ TEMPLATE_TEST_CASE("Socket activation: the app serves systemd's socket and notif
   NotifySocket notify;
   std::uint16_t port = free_port();
   std::string listen = "127.0.0.1:" + std::to_string(port);
-  std::string log = notify.path() + ".log";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // systemd-socket-activate opens the socket and execs the app with it (LISTEN_FDS=1) when
-    // the first connection comes, as a socket unit with Accept=no does.
-    FILE* err = std::freopen(log.c_str(), "w", stderr);
-    (void)err;
-    std::string env_notify = "NOTIFY_SOCKET=" + notify.path();
-    ::execlp("systemd-socket-activate", "systemd-socket-activate", "-l", listen.c_str(), "-E",
-             env_notify.c_str(), "-E", "WATCHDOG_USEC=300000", app_path("hello").c_str(),
-             "--backend", TestType::name, "--threads", "2", static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  REQUIRE(pid > 0);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!accepts(port) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  // systemd-socket-activate opens the socket and execs the app with it (LISTEN_FDS=1) when
+  // the first connection comes, as a socket unit with Accept=no does.
+  Daemon activator({"systemd-socket-activate", "-l", listen, "-E", "NOTIFY_SOCKET=" + notify.path(),
+                    "-E", "WATCHDOG_USEC=300000", app_path("hello"), "--backend", TestType::name,
+                    "--threads", "2"});
+  pid_t pid = activator.pid();
+  REQUIRE(accepting(port));
   auto r = run_process({"curl", "-sS", "--max-time", "10", "http://" + listen + "/"});
   CHECK(r.out == "Hello, World!");
   std::string ready = notify.wait_for("READY=1");
@@ -122,11 +87,8 @@ TEMPLATE_TEST_CASE("Socket activation: the app serves systemd's socket and notif
   // Two watchdog pings within about two intervals (one every 150 ms).
   CHECK(notify.wait_for("WATCHDOG=1", 1s) == "WATCHDOG=1");
   CHECK(notify.wait_for("WATCHDOG=1", 1s) == "WATCHDOG=1");
-  ::kill(pid, SIGTERM);
+  int status = activator.stop(SIGTERM);
   CHECK(notify.wait_for("STOPPING=1") == "STOPPING=1");
-  int status = 0;
-  ::waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  std::filesystem::remove(log);
 }

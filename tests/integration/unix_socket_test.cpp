@@ -6,15 +6,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 using namespace lithe;
@@ -47,56 +43,6 @@ App who_app() {
                 std::string(env.server_port()) + " " + std::to_string(env.body().size())};
   };
 }
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-/// A program in the foreground (nginx, haproxy) until destroyed; waits (bounded) for `port`.
-class Daemon {
-public:
-  Daemon(std::vector<std::string> argv, std::uint16_t port) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> args;
-      for (auto& a : argv)
-        args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      std::_Exit(127);
-    }
-    REQUIRE(pid_ > 0);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline && !accepts(port))
-      std::this_thread::sleep_for(10ms);
-    REQUIRE(accepts(port));
-  }
-  ~Daemon() {
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
-  }
-
-private:
-  static bool accepts(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-  }
-  pid_t pid_ = -1;
-};
 
 ProcessResult curl_unix(const std::string& sock, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "--unix-socket", sock};
@@ -174,7 +120,8 @@ TEMPLATE_TEST_CASE("nginx and haproxy reach lithe through a unix socket upstream
         << "  server {\n    listen 127.0.0.1:" << port << ";\n    location / {\n"
         << "      proxy_pass http://lithe;\n      proxy_http_version 1.1;\n"
         << "      proxy_set_header Connection \"\";\n    }\n  }\n}\n";
-    Daemon nginx({"nginx", "-c", d.path + "/nginx.conf", "-e", d.path + "/nginx-error.log"}, port);
+    Daemon nginx({"nginx", "-c", d.path + "/nginx.conf", "-e", d.path + "/nginx-error.log"});
+    REQUIRE(accepting(port));
     for (int i = 0; i < 3; ++i) { // over nginx's kept-alive upstream connection
       auto r = run_process(
           {"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/"});
@@ -187,7 +134,8 @@ TEMPLATE_TEST_CASE("nginx and haproxy reach lithe through a unix socket upstream
         << "defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n"
         << "  timeout server 10s\nfrontend f\n  bind 127.0.0.1:" << port
         << "\n  default_backend b\nbackend b\n  server lithe " << sock << "\n";
-    Daemon haproxy({"haproxy", "-db", "-q", "-f", d.path + "/haproxy.cfg"}, port);
+    Daemon haproxy({"haproxy", "-db", "-q", "-f", d.path + "/haproxy.cfg"});
+    REQUIRE(accepting(port));
     auto r = run_process(
         {"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/"});
     // haproxy passes the client's Host (127.0.0.1:PORT) on, and SERVER_PORT follows it.

@@ -423,6 +423,62 @@ std::string get(std::string_view path, std::string_view extra_headers) {
   return r;
 }
 
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepting(std::uint16_t port, std::chrono::milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (ok) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms); // polling a port, bounded: not synchronisation
+  }
+}
+
+Daemon::Daemon(std::vector<std::string> argv, std::vector<std::string> env) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    for (std::string& e : env)
+      ::putenv(e.data());
+    std::vector<char*> args;
+    for (std::string& a : argv)
+      args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::_Exit(127);
+  }
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+}
+
+int Daemon::stop(int sig) {
+  if (pid_ > 0) {
+    ::kill(pid_, sig);
+    ::waitpid(pid_, &status_, 0);
+    pid_ = -1;
+  }
+  return status_;
+}
+
+Daemon::~Daemon() {
+  stop(SIGTERM);
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds deadline,
                           std::string_view stdin_data, const std::vector<std::string>& env) {
   ProcessResult result;

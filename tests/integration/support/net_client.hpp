@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <utility>
 #include <vector>
 
@@ -179,6 +180,28 @@ ProcessResult run_process(const std::vector<std::string>& argv,
                           std::chrono::milliseconds deadline = 20s,
                           std::string_view stdin_data = "",
                           const std::vector<std::string>& env = {});
+
+/// A loopback port free now (bound and released: another program may take it first).
+std::uint16_t free_port();
+/// True once something accepts on 127.0.0.1:`port`, polling until `within`.
+bool accepting(std::uint16_t port, std::chrono::milliseconds within = 10s);
+
+/// A program in the foreground (haproxy, nginx, systemd-socket-activate) running until
+/// destroyed, then stopped by its pid (SIGTERM, then waited for).
+class Daemon {
+public:
+  explicit Daemon(std::vector<std::string> argv, std::vector<std::string> env = {});
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  pid_t pid() const noexcept { return pid_; }
+  /// Sends `sig` and waits for the exit: the exit status (waitpid's), once.
+  int stop(int sig);
+
+private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
 
 /// An app with a few routes the suites share: /, /echo (body back), /delay/N (async, N ms),
 /// /stream/N (N chunks of a deferrable body), /big/N (N bytes).
