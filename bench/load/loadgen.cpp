@@ -405,7 +405,7 @@ int tls_handshake(int port, int conns, int seconds, int pid, bool resume) {
   int ep = ::epoll_create1(0);
   std::vector<Slot> slots(static_cast<std::size_t>(conns));
   bool counting = false;
-  long done = 0, resumed = 0, errors = 0;
+  long done = 0, resumed = 0, errors = 0, total = 0; // total: warm-up included
   std::vector<double> ms;
 
   auto start = [&](std::size_t k) {
@@ -427,6 +427,7 @@ int tls_handshake(int port, int conns, int seconds, int pid, bool resume) {
   };
   auto finish = [&](std::size_t k, bool good) {
     Slot& s = slots[k];
+    total += good;
     if (!good) {
       ++errors;
     } else if (counting) {
@@ -529,7 +530,7 @@ int tls_handshake(int port, int conns, int seconds, int pid, bool resume) {
     std::printf("server_cpu_us_per_conn %.1f\n", static_cast<double>(ticks) /
                                                      static_cast<double>(::sysconf(_SC_CLK_TCK)) *
                                                      1e6 / static_cast<double>(done));
-  std::printf("errors %ld\n", errors);
+  std::printf("errors %ld\nconns_total %ld\n", errors, total);
   return done > 0 ? 0 : 1;
 }
 
