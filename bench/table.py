@@ -6,7 +6,9 @@ Usage: bench/table.py RESULTS.csv RESULTS_DIR [ONLY]
 The runs are interleaved (run 1 of every server, then run 2, ...), so each run of a server has
 an nginx run beside it under the same conditions. "vs nginx" is the median of those paired
 ratios, which cancels the drift between runs that a ratio of medians would keep; the same for
-"cpu vs nginx" (server CPU time per request). Also writes RESULTS_DIR/latest.dat for the plot
+"cpu vs nginx" (server CPU time per request). "client cpu%" is the load generator's own CPU over
+the run where it reports one (TLS handshakes): near 100% means the client, not the server, was
+the limit. Also writes RESULTS_DIR/latest.dat for the plot
 (full or quick runs only).
 """
 import collections
@@ -30,7 +32,7 @@ def main():
     for r in rows:
         by.setdefault((r["scenario"], r["server"]), {})[r["run"]] = r
     print(f"{'scenario':24} {'server':12} {'median':>12} {'unit':14} {'vs nginx':>9} "
-          f"{'p99 ms':>8} {'cpu us/req':>10} {'cpu vs nginx':>12}")
+          f"{'p99 ms':>8} {'cpu us/req':>10} {'cpu vs nginx':>12} {'client cpu%':>11}")
     med = {}
     for (sc, sv), runs in by.items():
         m = median(number(r["value"]) for r in runs.values())
@@ -48,11 +50,13 @@ def main():
         ratio, cpu_ratio = paired("value"), paired("cpu_us_per_req")
         p99 = median(number(r["p99_ms"]) for r in runs.values())
         cpu = median(number(r["cpu_us_per_req"]) for r in runs.values())
+        client = median(number(r.get("client_cpu_pct")) for r in runs.values())
         unit = next(iter(runs.values()))["unit"]
         print(f"{sc:24} {sv:12} {m if m is not None else 0:12.1f} {unit:14} "
               f"{'' if ratio is None else f'{ratio:.2f}x':>9} "
               f"{'' if p99 is None else f'{p99:.2f}':>8} {'' if cpu is None else f'{cpu:.2f}':>10} "
-              f"{'' if cpu_ratio is None else f'{cpu_ratio:.2f}x':>12}")
+              f"{'' if cpu_ratio is None else f'{cpu_ratio:.2f}x':>12} "
+              f"{'' if client is None else f'{client:.0f}':>11}")
     if len(sys.argv) > 3 and sys.argv[3]:
         return
     order = ["epoll", "uv", "nginx", "h2o", "uws", "floor"]

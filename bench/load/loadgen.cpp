@@ -13,18 +13,33 @@
 //                                     MIB_PER_SEC, sampling the server's RSS every 100 ms;
 //                                     prints bytes, seconds, rss_base_kib, rss_growth_kib
 //                                     (the largest RSS seen minus the one before the request).
+//   tls-handshake PORT CONNS SECONDS [PID] [--resume]
+//                                     CONNS connections at a time, each a TLS 1.3 handshake,
+//                                     one GET / (Connection: close), the answer to the
+//                                     server's close, repeat; after one second of warm-up,
+//                                     SECONDS of counting. --resume offers each slot's last
+//                                     session ticket. Prints conns_per_sec, resumed_pct,
+//                                     p99_ms (connect to close), client_cpu_pct and, with PID,
+//                                     server_cpu_us_per_conn.
+//   --tls (after ws-echo or idle)    the same over TLS (no certificate check: load, not trust).
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <string>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -49,10 +64,74 @@ int connect_to(int port) {
   return fd;
 }
 
-void send_all(int fd, const std::string& s) {
+/// A client connection: the socket and, in the modes that run over TLS, its session.
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+};
+
+/// The client side of every TLS mode: TLS 1.3 with the one suite bench/run sets on the
+/// servers, no certificate check (the load, not the trust, is measured), small idle buffers.
+SSL_CTX* client_tls() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256");
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  return ctx;
+}
+
+/// Connects (blocking, every read bounded by 10 s) and, with `tls`, completes the handshake.
+Conn open_conn(int port, SSL_CTX* tls) {
+  Conn c{connect_to(port), nullptr};
+  timeval tv{10, 0};
+  ::setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (tls) {
+    c.ssl = SSL_new(tls);
+    SSL_set_fd(c.ssl, c.fd);
+    SSL_set_tlsext_host_name(c.ssl, "localhost");
+    if (SSL_connect(c.ssl) != 1) {
+      std::fprintf(stderr, "loadgen: TLS handshake failed\n");
+      ERR_print_errors_fp(stderr);
+      std::exit(1);
+    }
+  }
+  return c;
+}
+
+/// Waits (at most 10 s) until fd is ready for `events`, for sends on non-blocking sockets.
+void wait_ready(int fd, short events) {
+  pollfd p{fd, events, 0};
+  if (::poll(&p, 1, 10000) != 1) {
+    std::fprintf(stderr, "loadgen: socket not ready within 10 s\n");
+    std::exit(1);
+  }
+}
+
+void send_all(const Conn& c, const std::string& s) {
   std::size_t off = 0;
   while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (c.ssl) {
+      int n = SSL_write(c.ssl, s.data() + off, static_cast<int>(s.size() - off));
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+        continue;
+      }
+      int e = SSL_get_error(c.ssl, n);
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        wait_ready(c.fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN);
+        continue;
+      }
+      std::fprintf(stderr, "loadgen: SSL_write failed\n");
+      std::exit(1);
+    }
+    ssize_t n = ::write(c.fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EAGAIN) {
+      wait_ready(c.fd, POLLOUT);
+      continue;
+    }
     if (n <= 0) {
       std::perror("loadgen: write");
       std::exit(1);
@@ -60,9 +139,25 @@ void send_all(int fd, const std::string& s) {
     off += static_cast<std::size_t>(n);
   }
 }
+void send_all(int fd, const std::string& s) {
+  send_all(Conn{fd, nullptr}, s);
+}
+
+/// One read: bytes read, 0 at the peer's end, -1 on an error, -2 when nothing is there yet.
+ssize_t recv_some(const Conn& c, char* buf, std::size_t size) {
+  if (c.ssl) {
+    int n = SSL_read(c.ssl, buf, static_cast<int>(size));
+    if (n > 0) return n;
+    int e = SSL_get_error(c.ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -2;
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+  }
+  ssize_t n = ::recv(c.fd, buf, size, 0);
+  return n < 0 && errno == EAGAIN ? -2 : n;
+}
 
 /// Reads (blocking, with a deadline) until `what` arrived; returns what was read.
-std::string read_until(int fd, std::string_view what, Clock::time_point deadline) {
+std::string read_until(const Conn& c, std::string_view what, Clock::time_point deadline) {
   std::string got;
   char buf[4096];
   while (got.find(what) == std::string::npos) {
@@ -70,7 +165,8 @@ std::string read_until(int fd, std::string_view what, Clock::time_point deadline
       std::fprintf(stderr, "loadgen: timed out waiting for %.*s\n", int(what.size()), what.data());
       std::exit(1);
     }
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = recv_some(c, buf, sizeof buf);
+    if (n == -2) continue; // SO_RCVTIMEO or a TLS record not complete yet
     if (n <= 0) {
       std::fprintf(stderr, "loadgen: connection closed while waiting\n");
       std::exit(1);
@@ -78,6 +174,9 @@ std::string read_until(int fd, std::string_view what, Clock::time_point deadline
     got.append(buf, static_cast<std::size_t>(n));
   }
   return got;
+}
+std::string read_until(int fd, std::string_view what, Clock::time_point deadline) {
+  return read_until(Conn{fd, nullptr}, what, deadline);
 }
 
 std::string upgrade(const std::string& path) {
@@ -94,20 +193,21 @@ std::string ws_text(const std::string& s) {
   return f + s;
 }
 
-int ws_echo(int port, const std::string& path, int conns, int seconds) {
+int ws_echo(int port, const std::string& path, int conns, int seconds, SSL_CTX* tls) {
   const std::string msg = ws_text(std::string(32, 'm'));
   const std::size_t reply = 2 + 32;
   int ep = ::epoll_create1(0);
-  std::vector<int> fds;
+  std::vector<Conn> cs;
   std::vector<std::size_t> pending(static_cast<std::size_t>(conns), 0);
   for (int i = 0; i < conns; ++i) {
-    int fd = connect_to(port);
-    send_all(fd, upgrade(path));
-    read_until(fd, "\r\n\r\n", Clock::now() + std::chrono::seconds(5));
+    Conn c = open_conn(port, tls);
+    send_all(c, upgrade(path));
+    read_until(c, "\r\n\r\n", Clock::now() + std::chrono::seconds(5));
+    ::fcntl(c.fd, F_SETFL, ::fcntl(c.fd, F_GETFL) | O_NONBLOCK);
     epoll_event ev{EPOLLIN, {.u64 = static_cast<std::uint64_t>(i)}};
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    fds.push_back(fd);
-    send_all(fd, msg);
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    cs.push_back(c);
+    send_all(c, msg);
   }
   long messages = 0;
   auto start = Clock::now(), end = start + std::chrono::seconds(seconds);
@@ -117,16 +217,20 @@ int ws_echo(int port, const std::string& path, int conns, int seconds) {
     int n = ::epoll_wait(ep, events, 256, 100);
     for (int i = 0; i < n; ++i) {
       auto k = static_cast<std::size_t>(events[i].data.u64);
-      ssize_t r = ::recv(fds[k], buf, sizeof buf, 0);
-      if (r <= 0) {
-        std::fprintf(stderr, "loadgen: a WebSocket closed\n");
-        return 1;
-      }
-      pending[k] += static_cast<std::size_t>(r);
-      while (pending[k] >= reply) {
-        pending[k] -= reply;
-        ++messages;
-        send_all(fds[k], msg);
+      // Until nothing is left: TLS may hold whole records that epoll no longer reports.
+      for (;;) {
+        ssize_t r = recv_some(cs[k], buf, sizeof buf);
+        if (r == -2) break;
+        if (r <= 0) {
+          std::fprintf(stderr, "loadgen: a WebSocket closed\n");
+          return 1;
+        }
+        pending[k] += static_cast<std::size_t>(r);
+        while (pending[k] >= reply) {
+          pending[k] -= reply;
+          ++messages;
+          send_all(cs[k], msg);
+        }
       }
     }
   }
@@ -226,23 +330,208 @@ long rss_kib(int pid) {
   return -1;
 }
 
-int idle(int port, int conns, int pid) {
+int idle(int port, int conns, int pid, SSL_CTX* tls) {
   long before = rss_kib(pid);
-  std::vector<int> fds;
+  std::vector<Conn> cs;
   const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (int i = 0; i < conns; ++i) {
-    int fd = connect_to(port);
-    send_all(fd, req);
-    fds.push_back(fd);
+    // Over TLS one at a time: each blocking handshake is done before the next.
+    Conn c = open_conn(port, tls);
+    send_all(c, req);
+    cs.push_back(c);
   }
-  for (int fd : fds)
-    read_until(fd, "Hello, World!", Clock::now() + std::chrono::seconds(10));
+  for (const Conn& c : cs)
+    read_until(c, "Hello, World!", Clock::now() + std::chrono::seconds(10));
   ::usleep(300 * 1000); // let the server settle its buffers after the last answer
   long after = rss_kib(pid);
   std::printf("bytes_per_conn %.0f\n", static_cast<double>(after - before) * 1024 / conns);
-  for (int fd : fds)
-    ::close(fd);
+  for (const Conn& c : cs) {
+    SSL_free(c.ssl);
+    ::close(c.fd);
+  }
   return 0;
+}
+
+/// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+long cpu_ticks(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::size_t p = stat.rfind(')'); // the command name may hold spaces
+  if (p == std::string::npos) return -1;
+  const char* q = stat.c_str() + p + 2;
+  long utime = 0, stime = 0;
+  // After ")": state, then fields 4..13, then utime (14) and stime (15).
+  if (std::sscanf(q, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2)
+    return -1;
+  return utime + stime;
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/// One connection slot of tls-handshake: a connection from connect to the server's close.
+struct Slot {
+  enum State { connecting, handshaking, requesting, reading };
+  int fd = -1;
+  SSL* ssl = nullptr;
+  SSL_SESSION* session = nullptr; // the last ticket the server gave this slot (--resume)
+  State state = connecting;
+  bool ok = false; // the answer began with a 200 status line
+  Clock::time_point started;
+};
+
+int keep_session(SSL* ssl, SSL_SESSION* session) {
+  auto* slot = static_cast<Slot*>(SSL_get_app_data(ssl));
+  if (slot->session) SSL_SESSION_free(slot->session);
+  slot->session = session;
+  return 1; // the slot owns it now
+}
+
+int tls_handshake(int port, int conns, int seconds, int pid, bool resume) {
+  SSL_CTX* ctx = client_tls();
+  if (resume) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, keep_session);
+  }
+  const std::string req = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int ep = ::epoll_create1(0);
+  std::vector<Slot> slots(static_cast<std::size_t>(conns));
+  bool counting = false;
+  long done = 0, resumed = 0, errors = 0, total = 0; // total: warm-up included
+  std::vector<double> ms;
+
+  auto start = [&](std::size_t k) {
+    Slot& s = slots[k];
+    s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    ::setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+        errno != EINPROGRESS) {
+      std::perror("loadgen: connect");
+      std::exit(1);
+    }
+    s.state = Slot::connecting;
+    s.ok = false;
+    s.started = Clock::now();
+    // Edge-triggered both ways: drive() runs each step until OpenSSL wants the socket again.
+    epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLET, {.u64 = k}};
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, s.fd, &ev);
+  };
+  auto finish = [&](std::size_t k, bool good) {
+    Slot& s = slots[k];
+    total += good;
+    if (!good) {
+      ++errors;
+    } else if (counting) {
+      ++done;
+      if (SSL_session_reused(s.ssl)) ++resumed;
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s.started).count());
+    }
+    // The server closed: mark the end as clean, or SSL_free would make the ticket unusable.
+    SSL_set_shutdown(s.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(s.ssl);
+    s.ssl = nullptr;
+    ::close(s.fd);
+    start(k);
+  };
+  // Returns true when OpenSSL wants the socket again, false after a failure.
+  auto wants_more = [&](Slot& s, int r) {
+    int e = SSL_get_error(s.ssl, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+  };
+  auto drive = [&](std::size_t k) {
+    Slot& s = slots[k];
+    for (;;) {
+      switch (s.state) {
+      case Slot::connecting: {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) return finish(k, false);
+        s.ssl = SSL_new(ctx);
+        SSL_set_fd(s.ssl, s.fd);
+        SSL_set_app_data(s.ssl, &s);
+        SSL_set_tlsext_host_name(s.ssl, "localhost");
+        if (resume && s.session) {
+          // A copy each time: a TLS 1.3 handshake writes its own resumption secret into the
+          // session it resumed, so sharing one would spoil the ticket for the next connection
+          // whenever the server sends no new ticket (lithe, until its ticket key rotates).
+          SSL_SESSION* copy = SSL_SESSION_dup(s.session);
+          SSL_set_session(s.ssl, copy);
+          SSL_SESSION_free(copy);
+        }
+        s.state = Slot::handshaking;
+        break;
+      }
+      case Slot::handshaking: {
+        int r = SSL_connect(s.ssl);
+        if (r != 1) return wants_more(s, r) ? void() : finish(k, false);
+        s.state = Slot::requesting;
+        break;
+      }
+      case Slot::requesting: {
+        int r = SSL_write(s.ssl, req.data(), static_cast<int>(req.size()));
+        if (r <= 0) return wants_more(s, r) ? void() : finish(k, false);
+        s.state = Slot::reading;
+        break;
+      }
+      case Slot::reading: {
+        char buf[4096];
+        int r = SSL_read(s.ssl, buf, sizeof buf);
+        if (r > 0) {
+          if (!s.ok)
+            s.ok = std::string_view(buf, static_cast<std::size_t>(r)).starts_with("HTTP/1.1 200");
+          break;
+        }
+        if (wants_more(s, r)) return;
+        // The server's close (close_notify or EOF) ends a good exchange.
+        return finish(k, s.ok && SSL_get_error(s.ssl, r) == SSL_ERROR_ZERO_RETURN);
+      }
+      }
+    }
+  };
+
+  for (std::size_t k = 0; k < slots.size(); ++k)
+    start(k);
+  const auto t0 = Clock::now(), warm = t0 + std::chrono::seconds(1),
+             end = warm + std::chrono::seconds(seconds);
+  Clock::time_point counted_from;
+  long ticks0 = 0;
+  double cpu0 = 0;
+  epoll_event events[256];
+  for (auto now = t0; now < end; now = Clock::now()) {
+    if (!counting && now >= warm) {
+      counting = true;
+      counted_from = now;
+      ticks0 = pid > 0 ? cpu_ticks(pid) : 0;
+      cpu0 = self_cpu_seconds();
+    }
+    int n = ::epoll_wait(ep, events, 256, 50);
+    for (int i = 0; i < n; ++i)
+      drive(static_cast<std::size_t>(events[i].data.u64));
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - counted_from).count();
+  const long ticks = pid > 0 ? cpu_ticks(pid) - ticks0 : 0;
+  const double cpu = self_cpu_seconds() - cpu0;
+  std::sort(ms.begin(), ms.end());
+  std::printf("conns_per_sec %.0f\nresumed_pct %.1f\np99_ms %.2f\nclient_cpu_pct %.0f\n",
+              static_cast<double>(done) / secs,
+              done ? 100.0 * static_cast<double>(resumed) / static_cast<double>(done) : 0.0,
+              ms.empty() ? 0.0 : ms[ms.size() * 99 / 100], 100 * cpu / secs);
+  if (pid > 0 && done > 0)
+    std::printf("server_cpu_us_per_conn %.1f\n", static_cast<double>(ticks) /
+                                                     static_cast<double>(::sysconf(_SC_CLK_TCK)) *
+                                                     1e6 / static_cast<double>(done));
+  std::printf("errors %ld\nconns_total %ld\n", errors, total);
+  return done > 0 ? 0 : 1;
 }
 
 int stream(int port, const char* path, double mib_per_sec, int pid) {
@@ -298,18 +587,39 @@ int stream(int port, const char* path, double mib_per_sec, int pid) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // --tls and --resume may come anywhere; the rest are the mode's words in order.
+  bool tls = false, resume = false;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--tls")
+      tls = true;
+    else if (a == "--resume")
+      resume = true;
+    else
+      args.push_back(argv[i]);
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
+  ::signal(SIGPIPE, SIG_IGN); // a server's close shows as an error from write, not a signal
+  SSL_CTX* ctx = tls ? client_tls() : nullptr;
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "ws-echo" && argc == 6)
-    return ws_echo(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
-  if (mode == "fanout" && argc == 7)
+    return ws_echo(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]), ctx);
+  if (mode == "fanout" && argc == 7 && !tls)
     return fanout(std::atoi(argv[2]), argv[3], argv[4], std::atoi(argv[5]), std::atoi(argv[6]));
   if (mode == "idle" && argc == 5)
-    return idle(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
-  if (mode == "stream" && argc == 6)
+    return idle(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), ctx);
+  if (mode == "stream" && argc == 6 && !tls)
     return stream(std::atoi(argv[2]), argv[3], std::atof(argv[4]), std::atoi(argv[5]));
-  std::fprintf(stderr, "usage: lithe-loadgen ws-echo PORT PATH CONNS SECONDS\n"
+  if (mode == "tls-handshake" && (argc == 5 || argc == 6))
+    return tls_handshake(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]),
+                         argc == 6 ? std::atoi(argv[5]) : 0, resume);
+  std::fprintf(stderr, "usage: lithe-loadgen ws-echo PORT PATH CONNS SECONDS [--tls]\n"
                        "       lithe-loadgen fanout PORT sse|ws TOPIC CLIENTS ROUNDS\n"
-                       "       lithe-loadgen idle PORT CONNS SERVER_PID\n"
-                       "       lithe-loadgen stream PORT PATH MIB_PER_SEC SERVER_PID\n");
+                       "       lithe-loadgen idle PORT CONNS SERVER_PID [--tls]\n"
+                       "       lithe-loadgen stream PORT PATH MIB_PER_SEC SERVER_PID\n"
+                       "       lithe-loadgen tls-handshake PORT CONNS SECONDS [SERVER_PID] "
+                       "[--resume]\n");
   return 2;
 }
