@@ -414,7 +414,7 @@ TEMPLATE_TEST_CASE("An app's --tls-handshake-timeout closes a silent connection"
 TEMPLATE_TEST_CASE("A Connection: close answer ends with close_notify, a clean TLS close",
                    "[tls][close]", LITHE_BACKENDS) {
   TestServer s(TestType::name, conformance_app(), with_tls(dev_tls()));
-  for (const std::string& path : {"/", "/stream/3", "/file/300000"}) {
+  for (std::string path : {"/", "/stream/3", "/file/300000"}) {
     INFO(path);
     RawClient c(s.port(), verified());
     REQUIRE(c.send(get(path, "Connection: close\r\n")));
