@@ -153,6 +153,16 @@ public:
     t_.settle();
   }
 
+  /// A peer that stops reading: the background write stays in flight until `on` is false.
+  void hold_writes(bool on) {
+    ManualLoop::Scope scope(loop_);
+    t_.set_hold_writes(on);
+    if (!on) {
+      t_.release_write();
+      t_.settle();
+    }
+  }
+
   /// One read of ciphertext from the backend, if the layer reads; the loop run after it.
   bool read(std::string_view bytes) {
     ManualLoop::Scope scope(loop_);
