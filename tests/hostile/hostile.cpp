@@ -82,12 +82,13 @@ Target::Target(std::string app, std::string backend, std::vector<std::string> fl
   int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
-  // "lithe-NAME listening on http://127.0.0.1:PORT (...)"
+  // "lithe-NAME listening on http://127.0.0.1:PORT (...)", or https:// with --tls-cert
   auto until = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < until) {
     std::string out = slurp(out_path_);
-    if (auto at = out.find("listening on http://127.0.0.1:"); at != std::string::npos) {
-      port_ = static_cast<std::uint16_t>(std::atoi(out.c_str() + at + 30));
+    constexpr std::string_view host = "://127.0.0.1:";
+    if (auto at = out.find(host, out.find("listening on http")); at != std::string::npos) {
+      port_ = static_cast<std::uint16_t>(std::atoi(out.c_str() + at + host.size()));
       if (port_ != 0) return;
     }
     int status = 0;
