@@ -326,8 +326,11 @@ void TlsConnection::push_out() {
     return;
   }
   if (src == &svc_.scratch()) svc_.scratch_owner = nullptr;
-  if (write_error_ || mode_ == Mode::closed) {
+  // Nothing more can go: the socket failed, is closed, or our FIN went (a KeyUpdate's answer
+  // to a record that came after it, say): what is left is dropped, as it is once sent.
+  if (write_error_ || mode_ == Mode::closed || fin_sent_) {
     src->clear();
+    if (mode_ != Mode::closed) drained();
     return;
   }
   std::error_code ec;
@@ -336,6 +339,7 @@ void TlsConnection::push_out() {
   if (ec) {
     write_error_ = ec;
     src->clear();
+    drained(); // a close waiting for this ends now
     return;
   }
   if (n == src->size()) {
@@ -362,9 +366,10 @@ void TlsConnection::drained() {
     fail(reason_);
     return;
   }
-  if (shut_raw_) {
+  if (shut_raw_ && mode_ != Mode::closed) {
     shut_raw_ = false;
-    raw_.shutdown_write();
+    fin_sent_ = true;
+    if (!write_error_) raw_.shutdown_write();
   }
 }
 
@@ -507,8 +512,12 @@ void TlsConnection::close() noexcept {
     SSL_shutdown(ssl_);
     ERR_clear_error();
   }
-  push_out(); // closes now if nothing is left to send
+  push_out(); // closes now if nothing is left to send (or it cannot be sent)
   if (mode_ == Mode::closed) return;
+  if (!raw_busy_) {
+    fail(reason_);
+    return;
+  }
   // Ciphertext the engine counts as sent is still leaving (the kernel would send a plain
   // socket's after close too): close once it is out, or after a bound.
   raw_.pause_reading();

@@ -102,6 +102,7 @@ private:
   bool eof_delivered_ = false;
   bool shut_ = false;     // close_notify queued (shutdown_write or close)
   bool shut_raw_ = false; // FIN to send once the ciphertext is out
+  bool fin_sent_ = false; // ... and sent: nothing more may be written
   bool closing_ = false;  // close() came: closed once the ciphertext is out
 };
 
