@@ -11,9 +11,9 @@
 #include <csignal>
 #include <filesystem>
 #include <poll.h>
-#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace lithe;
