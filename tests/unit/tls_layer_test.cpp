@@ -2,6 +2,7 @@
 // HTTP engine on the other, the fake transport (tests/support) playing the backend, which traps
 // if the layer breaks the transport contract (a write over a write in flight, FIN too early).
 #include "fake_transport.hpp"
+#include "test_cert.hpp"
 
 #include <catch2/catch.hpp>
 #include <lithe/lithe.hpp>
@@ -30,33 +31,7 @@ struct TestCert {
     REQUIRE(::mkdtemp(dir));
     cert = std::string(dir) + "/cert.pem";
     key = std::string(dir) + "/key.pem";
-    EVP_PKEY* pkey = EVP_EC_gen("P-256");
-    X509* x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 30);
-    X509_set_pubkey(x, pkey);
-    X509_NAME* name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    X509V3_CTX v3;
-    X509V3_set_ctx_nodb(&v3);
-    X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
-    X509_EXTENSION* san =
-        X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-    X509_add_ext(x, san, -1);
-    X509_EXTENSION_free(san);
-    X509_sign(x, pkey, EVP_sha256());
-    FILE* f = std::fopen(cert.c_str(), "w");
-    PEM_write_X509(f, x);
-    std::fclose(f);
-    f = std::fopen(key.c_str(), "w");
-    PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(f);
-    X509_free(x);
-    EVP_PKEY_free(pkey);
+    REQUIRE(test::write_self_signed_cert(cert, key));
   }
 };
 
