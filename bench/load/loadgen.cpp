@@ -1,7 +1,11 @@
 // lithe-loadgen: the load bench/run needs beyond wrk, on loopback, bounded in time.
-//   ws-echo PORT PATH CONNS SECONDS   WebSocket echo: each connection sends a 32-byte text
-//                                     message and sends the next when the echo is back;
-//                                     prints msgs_per_sec.
+//   ws-echo PORT PATH CONNS SECONDS [SERVER_PID] [--inflight K]
+//                                     WebSocket echo: each connection keeps K 32-byte text
+//                                     messages in flight (1 by default) and answers the echoes
+//                                     one read brings with one write; prints msgs_per_sec,
+//                                     client_cpu_pct (below 100: the server is the limit) and,
+//                                     with SERVER_PID, server_cpu_ns_per_msg. --uring: the
+//                                     same through one io_uring (one system call per turn).
 //   fanout PORT sse|ws TOPIC CLIENTS ROUNDS
 //                                     CLIENTS subscribe to TOPIC on lithe-broadcast
 //                                     (/events/TOPIC or /ws/TOPIC); each round POSTs
@@ -32,13 +36,16 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <string>
+#include <string_view>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -110,7 +117,7 @@ void wait_ready(int fd, short events) {
   }
 }
 
-void send_all(const Conn& c, const std::string& s) {
+void send_all(const Conn& c, std::string_view s) {
   std::size_t off = 0;
   while (off < s.size()) {
     if (c.ssl) {
@@ -139,7 +146,7 @@ void send_all(const Conn& c, const std::string& s) {
     off += static_cast<std::size_t>(n);
   }
 }
-void send_all(int fd, const std::string& s) {
+void send_all(int fd, std::string_view s) {
   send_all(Conn{fd, nullptr}, s);
 }
 
@@ -193,8 +200,36 @@ std::string ws_text(const std::string& s) {
   return f + s;
 }
 
-int ws_echo(int port, const std::string& path, int conns, int seconds, SSL_CTX* tls) {
-  const std::string msg = ws_text(std::string(32, 'm'));
+/// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+long cpu_ticks(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::size_t p = stat.rfind(')'); // the command name may hold spaces
+  if (p == std::string::npos) return -1;
+  const char* q = stat.c_str() + p + 2;
+  long utime = 0, stime = 0;
+  // After ")": state, then fields 4..13, then utime (14) and stime (15).
+  if (std::sscanf(q, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2)
+    return -1;
+  return utime + stime;
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+int ws_echo(int port, const std::string& path, int conns, int seconds, int inflight, int pid,
+            SSL_CTX* tls) {
+  // Each connection keeps `inflight` messages outstanding. The echoes that one read brings are
+  // answered with one write of as many frames, so the client spends one read and one write per
+  // batch, not per message, and the server, not this loop, is what the number measures.
+  const std::string one = ws_text(std::string(32, 'm'));
+  std::string batch;
+  for (int i = 0; i < inflight; ++i)
+    batch += one;
   const std::size_t reply = 2 + 32;
   int ep = ::epoll_create1(0);
   std::vector<Conn> cs;
@@ -207,9 +242,11 @@ int ws_echo(int port, const std::string& path, int conns, int seconds, SSL_CTX* 
     epoll_event ev{EPOLLIN, {.u64 = static_cast<std::uint64_t>(i)}};
     ::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
     cs.push_back(c);
-    send_all(c, msg);
+    send_all(c, batch);
   }
   long messages = 0;
+  long server_start = pid > 0 ? cpu_ticks(pid) : 0;
+  double self_start = self_cpu_seconds();
   auto start = Clock::now(), end = start + std::chrono::seconds(seconds);
   char buf[65536];
   epoll_event events[256];
@@ -217,6 +254,7 @@ int ws_echo(int port, const std::string& path, int conns, int seconds, SSL_CTX* 
     int n = ::epoll_wait(ep, events, 256, 100);
     for (int i = 0; i < n; ++i) {
       auto k = static_cast<std::size_t>(events[i].data.u64);
+      std::size_t echoed = 0;
       // Until nothing is left: TLS may hold whole records that epoll no longer reports.
       for (;;) {
         ssize_t r = recv_some(cs[k], buf, sizeof buf);
@@ -226,16 +264,157 @@ int ws_echo(int port, const std::string& path, int conns, int seconds, SSL_CTX* 
           return 1;
         }
         pending[k] += static_cast<std::size_t>(r);
-        while (pending[k] >= reply) {
-          pending[k] -= reply;
-          ++messages;
-          send_all(cs[k], msg);
-        }
+        echoed += pending[k] / reply;
+        pending[k] %= reply;
+        if (static_cast<std::size_t>(r) < sizeof buf && !cs[k].ssl) break; // drained
       }
+      if (echoed == 0) continue;
+      messages += static_cast<long>(echoed);
+      send_all(cs[k], std::string_view(batch).substr(0, echoed * one.size()));
     }
   }
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  double self = self_cpu_seconds() - self_start;
   std::printf("msgs_per_sec %.0f\n", static_cast<double>(messages) / secs);
+  std::printf("client_cpu_pct %.0f\n", 100.0 * self / secs);
+  if (pid > 0 && messages > 0) {
+    double server = static_cast<double>(cpu_ticks(pid) - server_start) /
+                    static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::printf("server_cpu_ns_per_msg %.0f\n", 1e9 * server / static_cast<double>(messages));
+  }
+  return 0;
+}
+
+/// ws-echo --uring: the same exchange through one io_uring. Every connection has a multishot
+/// receive into a shared ring of provided buffers, and the echo batches go out as send SQEs
+/// from one constant buffer, so a loop turn is one io_uring_enter for all the connections. A
+/// short send would split a frame; it does not happen with these sizes, and it is reported.
+int ws_echo_uring(int port, const std::string& path, int conns, int seconds, int inflight,
+                  int pid) {
+  const std::string one = ws_text(std::string(32, 'm'));
+  std::string batch;
+  for (int i = 0; i < inflight; ++i)
+    batch += one;
+  const std::size_t reply = 2 + 32;
+  io_uring ring;
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  if (io_uring_queue_init_params(4096, &ring, &params) < 0) {
+    params.flags = 0;
+    if (int rc = io_uring_queue_init_params(4096, &ring, &params); rc < 0) {
+      std::fprintf(stderr, "loadgen: io_uring: %s\n", std::strerror(-rc));
+      return 1;
+    }
+  }
+  constexpr unsigned buffers = 1024, buffer_size = 4096;
+  std::vector<char> memory(std::size_t{buffers} * buffer_size);
+  void* ring_memory = ::mmap(nullptr, buffers * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
+                             MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  auto* br = static_cast<io_uring_buf_ring*>(ring_memory);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uint64_t>(br);
+  reg.ring_entries = buffers;
+  reg.bgid = 0;
+  if (int rc = io_uring_register_buf_ring(&ring, &reg, 0); rc < 0) {
+    std::fprintf(stderr, "loadgen: provided buffers: %s\n", std::strerror(-rc));
+    return 1;
+  }
+  io_uring_buf_ring_init(br);
+  const int mask = io_uring_buf_ring_mask(buffers);
+  auto give_back = [&](unsigned bid, int offset) {
+    io_uring_buf_ring_add(br, memory.data() + std::size_t{bid} * buffer_size, buffer_size,
+                          static_cast<unsigned short>(bid), mask, offset);
+  };
+  for (unsigned b = 0; b < buffers; ++b)
+    give_back(b, static_cast<int>(b));
+  io_uring_buf_ring_advance(br, buffers);
+
+  auto sqe = [&] {
+    io_uring_sqe* e = io_uring_get_sqe(&ring);
+    if (!e) {
+      io_uring_submit(&ring);
+      e = io_uring_get_sqe(&ring);
+    }
+    return e;
+  };
+  std::vector<int> fds;
+  std::vector<std::size_t> pending(static_cast<std::size_t>(conns), 0);
+  auto arm = [&](std::size_t k) {
+    io_uring_sqe* e = sqe();
+    io_uring_prep_recv_multishot(e, fds[k], nullptr, 0, 0);
+    e->flags |= IOSQE_BUFFER_SELECT;
+    e->buf_group = 0;
+    io_uring_sqe_set_data64(e, k << 1);
+  };
+  auto send = [&](std::size_t k, std::size_t bytes) {
+    io_uring_sqe* e = sqe();
+    io_uring_prep_send(e, fds[k], batch.data(), bytes, 0);
+    io_uring_sqe_set_data64(e, (bytes << 32) | (k << 1) | 1);
+  };
+  for (int i = 0; i < conns; ++i) {
+    Conn c = open_conn(port, nullptr);
+    send_all(c, upgrade(path));
+    read_until(c, "\r\n\r\n", Clock::now() + std::chrono::seconds(5));
+    fds.push_back(c.fd);
+    arm(fds.size() - 1);
+    send(fds.size() - 1, batch.size());
+  }
+  long messages = 0;
+  long server_start = pid > 0 ? cpu_ticks(pid) : 0;
+  double self_start = self_cpu_seconds();
+  auto start = Clock::now(), end = start + std::chrono::seconds(seconds);
+  __kernel_timespec wait{0, 100'000'000};
+  while (Clock::now() < end) {
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &wait, nullptr);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+      std::fprintf(stderr, "loadgen: io_uring_enter: %s\n", std::strerror(-rc));
+      return 1;
+    }
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      ++seen;
+      std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      std::size_t k = (data & 0xffffffffu) >> 1;
+      if (data & 1) { // a send
+        if (cqe->res != static_cast<int>(data >> 32)) {
+          std::fprintf(stderr, "loadgen: a send wrote %d of %u bytes\n", cqe->res,
+                       static_cast<unsigned>(data >> 32));
+          return 1;
+        }
+        continue;
+      }
+      if (cqe->res == -ENOBUFS) { // every buffer in use: they come back below; ask again
+        arm(k);
+        continue;
+      }
+      if (cqe->res <= 0) {
+        std::fprintf(stderr, "loadgen: a WebSocket closed (%d)\n", cqe->res);
+        return 1;
+      }
+      unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+      give_back(bid, 0);
+      io_uring_buf_ring_advance(br, 1);
+      pending[k] += static_cast<std::size_t>(cqe->res);
+      std::size_t echoed = pending[k] / reply;
+      pending[k] %= reply;
+      if (!(cqe->flags & IORING_CQE_F_MORE)) arm(k);
+      if (echoed == 0) continue;
+      messages += static_cast<long>(echoed);
+      send(k, echoed * one.size());
+    }
+    io_uring_cq_advance(&ring, seen);
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  double self = self_cpu_seconds() - self_start;
+  std::printf("msgs_per_sec %.0f\n", static_cast<double>(messages) / secs);
+  std::printf("client_cpu_pct %.0f\n", 100.0 * self / secs);
+  if (pid > 0 && messages > 0) {
+    double server = static_cast<double>(cpu_ticks(pid) - server_start) /
+                    static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::printf("server_cpu_ns_per_msg %.0f\n", 1e9 * server / static_cast<double>(messages));
+  }
+  io_uring_queue_exit(&ring);
   return 0;
 }
 
@@ -350,27 +529,6 @@ int idle(int port, int conns, int pid, SSL_CTX* tls) {
     ::close(c.fd);
   }
   return 0;
-}
-
-/// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
-long cpu_ticks(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::size_t p = stat.rfind(')'); // the command name may hold spaces
-  if (p == std::string::npos) return -1;
-  const char* q = stat.c_str() + p + 2;
-  long utime = 0, stime = 0;
-  // After ")": state, then fields 4..13, then utime (14) and stime (15).
-  if (std::sscanf(q, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) != 2)
-    return -1;
-  return utime + stime;
-}
-
-double self_cpu_seconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /// One connection slot of tls-handshake: a connection from connect to the server's close.
@@ -588,12 +746,17 @@ int stream(int port, const char* path, double mib_per_sec, int pid) {
 
 int main(int argc, char** argv) {
   // --tls and --resume may come anywhere; the rest are the mode's words in order.
-  bool tls = false, resume = false;
+  bool tls = false, resume = false, uring = false;
+  int inflight = 1;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--tls")
       tls = true;
+    else if (a == "--uring")
+      uring = true;
+    else if (a == "--inflight" && i + 1 < argc)
+      inflight = std::max(1, std::atoi(argv[++i]));
     else if (a == "--resume")
       resume = true;
     else
@@ -604,8 +767,12 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN); // a server's close shows as an error from write, not a signal
   SSL_CTX* ctx = tls ? client_tls() : nullptr;
   std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "ws-echo" && argc == 6)
-    return ws_echo(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]), ctx);
+  if (mode == "ws-echo" && (argc == 6 || argc == 7) && uring && !tls)
+    return ws_echo_uring(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]),
+                         inflight, argc == 7 ? std::atoi(argv[6]) : 0);
+  if (mode == "ws-echo" && (argc == 6 || argc == 7))
+    return ws_echo(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]), inflight,
+                   argc == 7 ? std::atoi(argv[6]) : 0, ctx);
   if (mode == "fanout" && argc == 7 && !tls)
     return fanout(std::atoi(argv[2]), argv[3], argv[4], std::atoi(argv[5]), std::atoi(argv[6]));
   if (mode == "idle" && argc == 5)
@@ -615,11 +782,13 @@ int main(int argc, char** argv) {
   if (mode == "tls-handshake" && (argc == 5 || argc == 6))
     return tls_handshake(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]),
                          argc == 6 ? std::atoi(argv[5]) : 0, resume);
-  std::fprintf(stderr, "usage: lithe-loadgen ws-echo PORT PATH CONNS SECONDS [--tls]\n"
-                       "       lithe-loadgen fanout PORT sse|ws TOPIC CLIENTS ROUNDS\n"
-                       "       lithe-loadgen idle PORT CONNS SERVER_PID [--tls]\n"
-                       "       lithe-loadgen stream PORT PATH MIB_PER_SEC SERVER_PID\n"
-                       "       lithe-loadgen tls-handshake PORT CONNS SECONDS [SERVER_PID] "
-                       "[--resume]\n");
+  std::fprintf(stderr,
+               "usage: lithe-loadgen ws-echo PORT PATH CONNS SECONDS [SERVER_PID] [--inflight K] "
+               "[--tls]\n"
+               "       lithe-loadgen fanout PORT sse|ws TOPIC CLIENTS ROUNDS\n"
+               "       lithe-loadgen idle PORT CONNS SERVER_PID [--tls]\n"
+               "       lithe-loadgen stream PORT PATH MIB_PER_SEC SERVER_PID\n"
+               "       lithe-loadgen tls-handshake PORT CONNS SECONDS [SERVER_PID] "
+               "[--resume]\n");
   return 2;
 }
