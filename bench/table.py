@@ -7,9 +7,8 @@ The runs are interleaved (run 1 of every server, then run 2, ...), so each run o
 an nginx run beside it under the same conditions. "vs nginx" is the median of those paired
 ratios, which cancels the drift between runs that a ratio of medians would keep; the same for
 "cpu vs nginx" (server CPU time per request). "client cpu%" is the load generator's own CPU over
-the run where it reports one (TLS handshakes): near 100% means the client, not the server, was
-the limit. Also writes RESULTS_DIR/latest.dat for the plot
-(full or quick runs only).
+the run (wrk, or lithe-loadgen): near 100% means the client, not the server, was the limit. Also writes RESULTS_DIR/latest.dat for the plot (full or quick runs only), or
+RESULTS_DIR/app-latest.dat when ONLY is "app" (bench/run --app).
 """
 import collections
 import csv
@@ -57,13 +56,17 @@ def main():
               f"{'' if p99 is None else f'{p99:.2f}':>8} {'' if cpu is None else f'{cpu:.2f}':>10} "
               f"{'' if cpu_ratio is None else f'{cpu_ratio:.2f}x':>12} "
               f"{'' if client is None else f'{client:.0f}':>11}")
-    if len(sys.argv) > 3 and sys.argv[3]:
+    mode = sys.argv[3] if len(sys.argv) > 3 else ""
+    if mode and mode != "app":
         return
-    order = ["epoll", "uv", "nginx", "h2o", "uws", "floor"]
+    order = ["epoll", "uv", "uring", "app-epoll", "app-uv", "app-uring", "nginx", "h2o", "uws",
+             "floor"]
     servers = [s for s in order if any(k[1] == s for k in med)]
-    with open(f"{sys.argv[2]}/latest.dat", "w") as f:
+    name, scenarios = ("app-latest", ["app-keepalive", "app-pipelined"]) if mode == "app" else (
+        "latest", ["hello-keepalive", "hello-pipelined"])
+    with open(f"{sys.argv[2]}/{name}.dat", "w") as f:
         f.write("scenario " + " ".join(servers) + "\n")
-        for sc in ["hello-keepalive", "hello-pipelined"]:
+        for sc in scenarios:
             f.write(sc + " " + " ".join(str((med.get((sc, s)) or 0) / 1000) for s in servers) + "\n")
 
 
