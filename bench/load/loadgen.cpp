@@ -25,6 +25,13 @@
 //                                     session ticket. Prints conns_per_sec, resumed_pct,
 //                                     p99_ms (connect to close), client_cpu_pct and, with PID,
 //                                     server_cpu_us_per_conn.
+//   hold PORT TOPIC CLIENTS ROUNDS SECONDS [--source IP]
+//                                     CLIENTS WebSockets on lithe-broadcast's /ws/TOPIC, bound
+//                                     to IP; prints "ready N" once all are open, then one line
+//                                     "round latency_us" per delivery of what `publish` sent
+//                                     (bench/scale/ws-100k).
+//   publish PORT TOPIC ROUNDS INTERVAL_MS
+//                                     POSTs ROUNDS messages stamped with CLOCK_MONOTONIC.
 //   --tls (after ws-echo or idle)    the same over TLS (no certificate check: load, not trust).
 #include <algorithm>
 #include <arpa/inet.h>
@@ -744,15 +751,152 @@ int stream(int port, const char* path, double mib_per_sec, int pid) {
 
 } // namespace
 
+std::int64_t monotonic_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t); // one clock for every process on the machine
+  return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+/// hold: CLIENTS WebSockets on /ws/TOPIC from SOURCE, each until it got ROUNDS messages of the
+/// form "t=<CLOCK_MONOTONIC ns>;r=<round>" (what `publish` sends) or SECONDS passed. Prints
+/// "ready N" once every connection is open, then "round latency_us" for each delivery, then
+/// "delivered D of E".
+int hold(int port, const std::string& topic, int clients, int rounds, int seconds,
+         const char* source) {
+  std::vector<int> fds;
+  std::vector<std::string> seen;
+  in_addr from{};
+  if (::inet_pton(AF_INET, source, &from) != 1) {
+    std::fprintf(stderr, "loadgen: --source %s is not an IPv4 address\n", source);
+    return 2;
+  }
+  const std::string request = upgrade("/ws/" + topic);
+  for (int i = 0; i < clients; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    // The port is chosen at connect, per destination, so one source address is not limited
+    // to one ephemeral range across every server.
+    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr = from;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::perror("loadgen: bind");
+      return 1;
+    }
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::fprintf(stderr, "loadgen: connect %d of %d: %s\n", i + 1, clients, std::strerror(errno));
+      return 1;
+    }
+    send_all(fd, request);
+    fds.push_back(fd);
+  }
+  // Upgrades were sent without waiting; their answers come back now.
+  seen.resize(fds.size());
+  std::vector<int> got(fds.size(), 0);
+  std::vector<bool> open(fds.size(), false);
+  int ep = ::epoll_create1(0);
+  for (std::size_t k = 0; k < fds.size(); ++k) {
+    ::fcntl(fds[k], F_SETFL, ::fcntl(fds[k], F_GETFL) | O_NONBLOCK);
+    epoll_event ev{EPOLLIN, {.u64 = k}};
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fds[k], &ev);
+  }
+  std::size_t opened = 0;
+  long delivered = 0;
+  const long expected = static_cast<long>(clients) * rounds;
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  char buf[65536];
+  epoll_event events[512];
+  std::string out;
+  while (delivered < expected && Clock::now() < deadline) {
+    int n = ::epoll_wait(ep, events, 512, 100);
+    std::int64_t now = monotonic_ns();
+    for (int e = 0; e < n; ++e) {
+      auto k = static_cast<std::size_t>(events[e].data.u64);
+      ssize_t r = ::recv(fds[k], buf, sizeof buf, 0);
+      if (r <= 0) {
+        std::fprintf(stderr, "loadgen: a subscriber was closed\n");
+        return 1;
+      }
+      std::string& b = seen[k];
+      b.append(buf, static_cast<std::size_t>(r));
+      if (!open[k]) {
+        auto end = b.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        if (b.compare(0, 12, "HTTP/1.1 101") != 0) {
+          std::fprintf(stderr, "loadgen: upgrade refused: %.40s\n", b.c_str());
+          return 1;
+        }
+        b.erase(0, end + 4);
+        open[k] = true;
+        if (++opened == fds.size()) {
+          std::printf("ready %zu\n", opened);
+          std::fflush(stdout);
+        }
+      }
+      // Server frames: unmasked, short text ("t=...;r=...").
+      while (b.size() >= 2) {
+        std::size_t len = static_cast<unsigned char>(b[1]) & 0x7f, head = 2;
+        if (len == 126) {
+          if (b.size() < 4) break;
+          len = (std::size_t(static_cast<unsigned char>(b[2])) << 8) |
+                static_cast<unsigned char>(b[3]);
+          head = 4;
+        } else if (len == 127) {
+          std::fprintf(stderr, "loadgen: an unexpected large frame\n");
+          return 1;
+        }
+        if (b.size() < head + len) break;
+        std::string_view text(b.data() + head, len);
+        long long t = 0;
+        int round = -1;
+        if ((b[0] & 0x0f) == 1 &&
+            std::sscanf(std::string(text).c_str(), "t=%lld;r=%d", &t, &round) == 2) {
+          out += std::to_string(round) + " " + std::to_string((now - t) / 1000) + "\n";
+          ++delivered;
+          ++got[k];
+        }
+        b.erase(0, head + len);
+      }
+    }
+    if (out.size() > (1 << 16)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::printf("delivered %ld of %ld\n", delivered, expected);
+  return delivered == expected ? 0 : 1;
+}
+
+/// publish: ROUNDS messages "t=<CLOCK_MONOTONIC ns>;r=<round>" POSTed to /publish/TOPIC,
+/// INTERVAL_MS apart (a benchmark's pacing, not synchronisation).
+int publish(int port, const std::string& topic, int rounds, int interval_ms) {
+  int fd = connect_to(port);
+  for (int r = 0; r < rounds; ++r) {
+    std::string text = "t=" + std::to_string(monotonic_ns()) + ";r=" + std::to_string(r);
+    send_all(fd, "POST /publish/" + topic + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+                     std::to_string(text.size()) + "\r\n\r\n" + text);
+    read_until(fd, "listening\n", Clock::now() + std::chrono::seconds(10));
+    ::usleep(static_cast<useconds_t>(interval_ms) * 1000);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   // --tls and --resume may come anywhere; the rest are the mode's words in order.
   bool tls = false, resume = false, uring = false;
   int inflight = 1;
+  const char* source = "127.0.0.1";
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--tls")
       tls = true;
+    else if (a == "--source" && i + 1 < argc)
+      source = argv[++i];
     else if (a == "--uring")
       uring = true;
     else if (a == "--inflight" && i + 1 < argc)
@@ -779,6 +923,11 @@ int main(int argc, char** argv) {
     return idle(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), ctx);
   if (mode == "stream" && argc == 6 && !tls)
     return stream(std::atoi(argv[2]), argv[3], std::atof(argv[4]), std::atoi(argv[5]));
+  if (mode == "hold" && argc == 7 && !tls)
+    return hold(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]),
+                std::atoi(argv[6]), source);
+  if (mode == "publish" && argc == 6 && !tls)
+    return publish(std::atoi(argv[2]), argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   if (mode == "tls-handshake" && (argc == 5 || argc == 6))
     return tls_handshake(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]),
                          argc == 6 ? std::atoi(argv[5]) : 0, resume);
