@@ -9,6 +9,7 @@
 
 #include <lithe/str.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace lithe::mw {
@@ -110,9 +111,13 @@ std::string_view base_name(std::string_view f) {
 
 } // namespace
 
-bool disposition_param(std::string_view d, std::string_view param, std::string& out) {
+namespace {
+
+// Each `; key=value` parameter after the type (RFC 6266 §4.1 / RFC 9110 §5.6.6 grammar), the
+// value unquoted: fn(key, value) until it returns false.
+template <class F> void each_param(std::string_view d, F&& fn) {
   std::size_t semi = d.find(';');
-  if (semi == std::string_view::npos) return false;
+  if (semi == std::string_view::npos) return;
   d.remove_prefix(semi + 1);
   while (!d.empty()) {
     d = trim_ows(d);
@@ -120,8 +125,7 @@ bool disposition_param(std::string_view d, std::string_view param, std::string& 
     while (i < d.size() && tchar(d[i]))
       ++i;
     std::string_view key = d.substr(0, i);
-    d.remove_prefix(i);
-    d = trim_ows(d);
+    d = trim_ows(d.substr(i));
     std::string value;
     bool has_value = !d.empty() && d.front() == '=';
     if (has_value) {
@@ -141,18 +145,33 @@ bool disposition_param(std::string_view d, std::string_view param, std::string& 
     }
     std::size_t next = d.find(';'); // skip whatever is left of this parameter
     d.remove_prefix(next == std::string_view::npos ? d.size() : next + 1);
-    if (has_value && !key.empty() && iequals(key, param)) {
-      out = std::move(value);
-      return true;
-    }
-    if (key.empty() && !has_value && next == std::string_view::npos) break;
+    if (has_value && !key.empty() && !fn(key, std::move(value))) return;
   }
-  return false;
+}
+
+} // namespace
+
+bool disposition_param(std::string_view d, std::string_view param, std::string& out) {
+  bool found = false;
+  each_param(d, [&](std::string_view key, std::string value) {
+    if (!iequals(key, param)) return true;
+    out = std::move(value);
+    found = true;
+    return false;
+  });
+  return found;
 }
 
 std::optional<std::string> multipart_boundary(std::string_view content_type) {
-  std::string b;
-  if (!disposition_param(content_type, "boundary", b) || !valid_boundary(b)) return std::nullopt;
+  // Two boundary parameters are refused: parsers that pick different ones see different
+  // parts (Rack's CVE-2026-26961).
+  std::optional<std::string> b;
+  int seen = 0;
+  each_param(content_type, [&](std::string_view key, std::string value) {
+    if (iequals(key, "boundary") && ++seen == 1) b = std::move(value);
+    return true;
+  });
+  if (seen != 1 || !valid_boundary(*b)) return std::nullopt;
   return b;
 }
 

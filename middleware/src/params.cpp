@@ -92,7 +92,9 @@ void split_name(std::string_view name, std::size_t max_depth, Path& p) {
   }
 }
 
-constexpr std::size_t node_cost = 96; // a node's own bookkeeping, charged to max_field_bytes
+// What a node costs beyond its strings, charged to max_field_bytes: the node (and the vector's
+// spare room) and its entry in the index.
+constexpr std::size_t node_overhead = 96;
 
 } // namespace
 
@@ -169,7 +171,7 @@ std::uint32_t ParamTree::append(std::uint32_t parent, std::string_view key, Para
   p.last = i;
   ++p.size;
   if (p.kind == Param::Kind::hash) index_[index_key(parent, key)] = i;
-  bytes_ += node_cost + key.size();
+  bytes_ += sizeof(Node) + node_overhead + key.size();
   return i;
 }
 
@@ -181,7 +183,8 @@ ParamsError ParamTree::place(std::string_view name, Param::Kind kind, std::strin
   split_name(name, o.max_depth, path);
   if (path.too_deep) return ParamsError::too_deep;
   if (path.segs[0].empty()) return ParamsError::none; // Rack ignores a nameless pair
-  if (bytes_ + name.size() + value.size() + path.n * node_cost > o.max_field_bytes)
+  if (bytes_ + name.size() + value.size() + path.n * (sizeof(Node) + node_overhead) >
+      o.max_field_bytes)
     return ParamsError::too_large;
   std::uint32_t at = 0;
   for (std::size_t i = 0; i < path.n; ++i) {

@@ -232,6 +232,7 @@ TEST_CASE("The boundary comes from the Content-Type, quoted or not, and is check
   CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'a')));
   CHECK(multipart_boundary("multipart/form-data; boundary=" + std::string(70, 'a')));
   CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=\"a\rb\""));
+  CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=a; boundary=b")); // ambiguous
   MultipartParser bad(std::string(71, 'a'), {});
   CHECK(bad.error() == MultipartError::bad_boundary);
   CHECK(bad.feed("--") == MultipartError::bad_boundary);
