@@ -303,6 +303,7 @@ bool MultipartParser::end_headers() {
     part_.has_filename = true;
   } else {
     part_.has_filename = disposition_param(disposition, "filename", filename_);
+    if (!part_.has_filename) filename_.clear(); // what a bad filename* left
   }
   disposition_param(disposition, "name", name_);
   part_.name = name_;

@@ -77,7 +77,7 @@ public:
   std::string_view key() const noexcept;
   /// A hash's entry (the last one when a name came several times), or empty.
   Param operator[](std::string_view key) const;
-  /// A list's (or hash's) n-th entry, or empty.
+  /// A list's (or hash's) n-th entry, or empty. Walks from the first: iterate to see them all.
   Param at(std::size_t n) const noexcept;
   /// Entries of a list or hash.
   std::size_t size() const noexcept;
