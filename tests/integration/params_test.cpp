@@ -169,3 +169,20 @@ TEMPLATE_TEST_CASE("Limits reached over a socket are answered 413 or 400 with th
               "--x\r\nno colon\r\n\r\n--x--"}) ==
         "Bad Request: multipart: a part has a malformed header line\n\n400");
 }
+
+TEMPLATE_TEST_CASE("A multipart body written a few bytes at a time parses the same", "[params]",
+                   LITHE_BACKENDS) {
+  TestServer s(TestType::name, echo(), streaming(true));
+  RawClient c(s.port());
+  std::string body = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--X\r\n"
+                     "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"f.txt\"\r\n"
+                     "Content-Type: text/plain\r\n\r\n\r\n--XyY\r--XyZ\r\n\r\n--XyZ--\r\n";
+  REQUIRE(c.send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; "
+                 "boundary=XyZ\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n"));
+  REQUIRE(c.send_in_pieces(body, 3));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body.starts_with("a=1\r\n--X\nf: f.txt text/plain 15 "));
+}
