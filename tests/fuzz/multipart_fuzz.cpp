@@ -25,7 +25,7 @@ void run(std::string_view boundary, const std::vector<std::string_view>& pieces,
          MultipartLimits limits, std::size_t abort_at, Run& r) {
   MultipartParser* self = nullptr;
   auto called = [&](bool structural = true) {
-    if (r.stopped) __builtin_trap(); // a callback after an error or an abort
+    if (r.stopped) __builtin_trap();           // a callback after an error or an abort
     if (structural && ++r.calls == abort_at) { // data callbacks differ in number by split
       self->abort();
       r.stopped = true;
@@ -77,8 +77,8 @@ std::vector<std::string> reference(std::string_view boundary, std::string_view b
     std::size_t line = at + delim.size();
     if (all.compare(line, 2, "--") == 0) break;
     std::size_t eol = all.find("\r\n", line);
-    std::size_t start = all.compare(eol + 2, 2, "\r\n") == 0 ? eol + 4
-                                                             : all.find("\r\n\r\n", eol) + 4;
+    std::size_t start =
+        all.compare(eol + 2, 2, "\r\n") == 0 ? eol + 4 : all.find("\r\n\r\n", eol) + 4;
     std::size_t next = all.find(delim, start);
     parts.push_back(all.substr(start, next - start));
     at = next;
