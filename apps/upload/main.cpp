@@ -4,9 +4,14 @@
 //                       answers its SHA-256 in hex
 //   PUT  /files/:name   writes the body to --dir/NAME (push callbacks), at most --max-file
 //                       bytes; 201 with the size, 413 past the limit
+//   POST /form          a form (urlencoded or multipart, through mw::params: files spooled to
+//                       unnamed files in --dir or /tmp, at most --max-file bytes each and in
+//                       all); answers one line per value, "name=value" or "name: file NAME
+//                       TYPE SIZE" (and the file's SHA-256 with ?sha256=1)
 //   GET  /              what it does
 #include <lithe/co.hpp>
 #include <lithe/lithe.hpp>
+#include <lithe/mw/params.hpp>
 #include <lithe/mw/router.hpp>
 #include <lithe/server.hpp>
 
@@ -38,6 +43,20 @@ struct DigestDeleter {
   void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
 
+// The digest in hex, as sha256sum prints it.
+std::string hex_digest(EVP_MD_CTX* md) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(md, digest, &n);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 15]);
+  }
+  return out;
+}
+
 Co<Response> sha256(Env& env) {
   std::unique_ptr<EVP_MD_CTX, DigestDeleter> md(EVP_MD_CTX_new());
   if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
@@ -51,16 +70,7 @@ Co<Response> sha256(Env& env) {
     }
     EVP_DigestUpdate(md.get(), c.data.data(), c.data.size());
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md.get(), digest, &n);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
-  }
-  co_return text(200, out + "\n");
+  co_return text(200, hex_digest(md.get()) + "\n");
 }
 
 // A file name this app writes: letters, digits, '.', '-', '_', not starting with '.'.
@@ -130,12 +140,44 @@ Response put_file(Env& env, const std::string& dir) {
   return lithe::async;
 }
 
+std::string hex_sha256(int fd) {
+  std::unique_ptr<EVP_MD_CTX, DigestDeleter> md(EVP_MD_CTX_new());
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) return "?";
+  char buf[1 << 16];
+  off_t at = 0;
+  for (ssize_t n; (n = ::pread(fd, buf, sizeof buf, at)) > 0; at += n)
+    EVP_DigestUpdate(md.get(), buf, static_cast<std::size_t>(n));
+  return hex_digest(md.get());
+}
+
+// What params saw, one line per value, under its Rack name (user[name], tags[]).
+void describe(lithe::mw::Param p, const std::string& name, bool digest, std::string& out) {
+  if (p.is_string()) {
+    out += name + "=" + std::string(p.str()) + "\n";
+  } else if (const lithe::mw::UploadedFile* f = p.file()) {
+    out += name + ": file " + f->filename + " " + f->content_type + " " + std::to_string(f->size) +
+           (digest ? " " + hex_sha256(f->file.fd()) : "") + "\n";
+  } else {
+    for (lithe::mw::Param c : p)
+      describe(c, name.empty() ? std::string(c.key()) : name + "[" + std::string(c.key()) + "]",
+               digest, out);
+  }
+}
+
+Response form(Env& env) {
+  const lithe::mw::Params& p = lithe::mw::params(env);
+  bool digest = p.query().root()["sha256"].str() == "1";
+  std::string out;
+  describe(p.body().root(), "", digest, out);
+  return text(200, out);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   lithe::Program program;
   program.name = "lithe-upload";
-  program.description = "Streams request bodies: POST /sha256, PUT /files/:name";
+  program.description = "Streams request bodies: POST /sha256, PUT /files/:name, POST /form";
   program.defaults.http.stream_bodies = true;
   program.defaults.http.max_stream_body_bytes = 64ULL << 30;
   program.extra_flags = {{"dir", "where PUT /files/:name writes (required for PUT)", ""},
@@ -143,9 +185,13 @@ int main(int argc, char** argv) {
   return lithe::run(program, argc, argv, [](const lithe::CommandLine& cl) {
     std::string dir = cl.extra.at("dir");
     std::uint64_t max_file = std::strtoull(cl.extra.at("max-file").c_str(), nullptr, 10);
+    lithe::mw::ParamsOptions po;
+    po.max_file_bytes = po.max_files_bytes = max_file;
+    if (!dir.empty()) po.dir = dir;
     lithe::mw::Router r;
     r.get("/", [](Env&) {
-      return text(200, "lithe-upload: POST /sha256 (the body's SHA-256), PUT /files/NAME\n");
+      return text(200,
+                  "lithe-upload: POST /sha256 (the body's SHA-256), PUT /files/NAME, POST /form\n");
     });
     r.post("/sha256", sha256, {.stream = true, .max_body = cl.server.http.max_stream_body_bytes});
     r.put("/files/:name",
@@ -155,6 +201,8 @@ int main(int argc, char** argv) {
             return put_file(env, dir);
           },
           {.stream = true, .max_body = max_file});
+    r.post("/form", lithe::mw::params(po)(form),
+           {.stream = true, .max_body = cl.server.http.max_stream_body_bytes});
     return lithe::App(r);
   });
 }
