@@ -5,6 +5,7 @@
 
 #include <lithe/log.hpp>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -194,8 +195,44 @@ bool Session::deserialize(std::string_view in) {
 
 // --- SessionCodec
 
+namespace {
+
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+/// An HMAC-SHA256 context keyed once; each use works on a copy (OpenSSL 3 looks the digest up
+/// on every one-shot HMAC(), which costs more than hashing a cookie).
+MacCtx keyed_hmac(const std::array<unsigned char, 32>& key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  MacCtx c(mac ? EVP_MAC_CTX_new(mac) : nullptr);
+  EVP_MAC_free(mac);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!c || EVP_MAC_init(c.get(), key.data(), key.size(), params) != 1)
+    throw std::runtime_error("HMAC-SHA256 is not available");
+  return c;
+}
+
+std::array<unsigned char, 32> hmac(const MacCtx& keyed, std::string_view data) {
+  std::array<unsigned char, 32> out{};
+  MacCtx c(EVP_MAC_CTX_dup(keyed.get()));
+  std::size_t len = 0;
+  if (!c ||
+      EVP_MAC_update(c.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+          1 ||
+      EVP_MAC_final(c.get(), out.data(), &len, out.size()) != 1)
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return out;
+}
+
+} // namespace
+
 struct SessionCodec::Keys {
-  std::array<unsigned char, 32> mac, enc;
+  std::array<unsigned char, 32> enc;
+  MacCtx mac;
 };
 
 SessionCodec::SessionCodec(std::span<const std::string> secrets, bool encrypt) : encrypt_(encrypt) {
@@ -203,12 +240,13 @@ SessionCodec::SessionCodec(std::span<const std::string> secrets, bool encrypt) :
   for (const std::string& s : secrets) {
     if (s.size() < 32)
       throw std::invalid_argument("mw::session: a secret must hold at least 32 bytes");
-    keys_.push_back(Keys{hmac(s, "lithe.session sign"), hmac(s, "lithe.session encrypt")});
+    keys_.push_back(
+        Keys{hmac(s, "lithe.session encrypt"), keyed_hmac(hmac(s, "lithe.session sign"))});
   }
 }
 SessionCodec::~SessionCodec() {
   for (Keys& k : keys_)
-    OPENSSL_cleanse(&k, sizeof k);
+    OPENSSL_cleanse(k.enc.data(), k.enc.size());
 }
 SessionCodec::SessionCodec(SessionCodec&&) noexcept = default;
 
@@ -242,7 +280,7 @@ std::string SessionCodec::seal(std::string_view data) const {
     EVP_CIPHER_CTX_free(c);
     if (!ok) throw std::runtime_error("AES-256-GCM encryption failed");
   }
-  auto mac = hmac({reinterpret_cast<const char*>(k.mac.data()), k.mac.size()}, raw);
+  auto mac = hmac(k.mac, raw);
   raw.append(reinterpret_cast<const char*>(mac.data()), mac.size());
   return base64url_encode(raw);
 }
@@ -255,7 +293,7 @@ std::optional<std::string> SessionCodec::open(std::string_view token) const {
   const auto* given = reinterpret_cast<const unsigned char*>(raw->data() + body.size());
   const Keys* key = nullptr;
   for (const Keys& k : keys_) {
-    auto mac = hmac({reinterpret_cast<const char*>(k.mac.data()), k.mac.size()}, body);
+    auto mac = hmac(k.mac, body);
     if (CRYPTO_memcmp(mac.data(), given, mac_bytes) == 0) {
       key = &k;
       break;
