@@ -61,21 +61,27 @@ RedisReply unavailable(std::string why) {
 
 } // namespace
 
-RedisClient::RedisClient(RedisClientOptions options) : opts_(std::move(options)) {
-  std::string_view url = opts_.url;
+bool parse_redis_url(std::string_view url, std::string& host, int& port) {
+  host.clear();
+  port = 0;
   if (url.starts_with("unix:") && url.size() > 5) {
-    host_ = url.substr(5);
-  } else if (url.starts_with("redis://") && url.size() > 8) {
-    std::string_view rest = url.substr(8);
-    std::size_t colon = rest.rfind(':');
-    host_ = rest.substr(0, colon);
-    port_ = 6379;
-    if (colon != std::string_view::npos) {
-      auto p = parse_u64(rest.substr(colon + 1));
-      port_ = p && *p > 0 && *p < 65536 ? static_cast<int>(*p) : -1;
-    }
+    host = url.substr(5);
+    return true;
   }
-  if (host_.empty() || port_ < 0)
+  if (!url.starts_with("redis://") || url.size() <= 8) return false;
+  std::string_view rest = url.substr(8);
+  std::size_t colon = rest.rfind(':');
+  host = rest.substr(0, colon);
+  port = 6379;
+  if (colon != std::string_view::npos) {
+    auto p = parse_u64(rest.substr(colon + 1));
+    port = p && *p > 0 && *p < 65536 ? static_cast<int>(*p) : -1;
+  }
+  return !host.empty() && port > 0;
+}
+
+RedisClient::RedisClient(RedisClientOptions options) : opts_(std::move(options)) {
+  if (!parse_redis_url(opts_.url, host_, port_))
     throw std::invalid_argument("RedisClient: the url must be redis://host[:port] or unix:/path, "
                                 "not \"" +
                                 opts_.url + "\"");

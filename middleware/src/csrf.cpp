@@ -5,6 +5,8 @@
 #include <lithe/mw/csrf.hpp>
 #include <lithe/mw/session.hpp>
 
+#include "guarded_call.hpp"
+
 #include <lithe/str.hpp>
 
 #include <openssl/crypto.h>
@@ -108,16 +110,7 @@ struct CsrfMw {
         cb(std::move(*no));
         return;
       }
-      Response r;
-      try {
-        r = next(env);
-      } catch (const std::exception& ex) {
-        env.error(std::string("an exception in the app: ") + ex.what());
-        r = internal_server_error();
-      } catch (...) {
-        env.error("an exception in the app");
-        r = internal_server_error();
-      }
+      Response r = detail::guarded_call(next, env);
       if (!r.is_async()) cb(std::move(r));
     });
     return async;

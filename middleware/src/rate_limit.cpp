@@ -4,6 +4,8 @@
 // request waits for its answer (async) without blocking the loop.
 #include <lithe/mw/rate_limit.hpp>
 
+#include "guarded_call.hpp"
+
 #include <lithe/log.hpp>
 
 #include <algorithm>
@@ -86,19 +88,21 @@ struct RateMw {
     return r;
   }
 
-  Response pass(const App& next, Env& env, RateDecision d) const {
-    return env.then(next(env), [this, d](Env&, Response r) {
-      headers(r.headers, d);
-      return r;
-    });
+  /// `late`: called from a callback of the loop, where no exception may escape.
+  Response pass(const App& next, Env& env, RateDecision d, bool late = false) const {
+    return env.then(late ? detail::guarded_call(next, env) : next(env),
+                    [this, d](Env&, Response r) {
+                      headers(r.headers, d);
+                      return r;
+                    });
   }
 
-  Response unavailable(const App& next, Env& env, std::string_view why) {
+  Response unavailable(const App& next, Env& env, std::string_view why, bool late = false) {
     if (store_failures.fetch_add(1) == 0)
       log_error("mw::rate_limit: the store is unavailable (" + std::string(why) + "); " +
                 (opt.fail_open ? "letting requests through" : "answering 503") +
                 " while it is (logged once)");
-    if (opt.fail_open) return next(env);
+    if (opt.fail_open) return late ? detail::guarded_call(next, env) : next(env);
     return {503,
             {{"Content-Type", "text/plain"}},
             "Service Unavailable: the rate limit store is unavailable\n"};
@@ -116,20 +120,10 @@ struct RateMw {
                                   [this, &next, ep, cb](RateStore::Result res) mutable {
                                     if (!cb.pending()) return;
                                     Env& e = *ep;
-                                    Response r;
-                                    try {
-                                      if (!res.ok)
-                                        r = unavailable(next, e, res.error);
-                                      else
-                                        r = res.decision.allowed ? pass(next, e, res.decision)
-                                                                 : refused(res.decision);
-                                    } catch (const std::exception& ex) {
-                                      e.error(std::string("an exception in the app: ") + ex.what());
-                                      r = internal_server_error();
-                                    } catch (...) {
-                                      e.error("an exception in the app");
-                                      r = internal_server_error();
-                                    }
+                                    Response r = !res.ok ? unavailable(next, e, res.error, true)
+                                                 : res.decision.allowed
+                                                     ? pass(next, e, res.decision, true)
+                                                     : refused(res.decision);
                                     if (!r.is_async()) cb(std::move(r));
                                   });
     if (!queued) return unavailable(next, env, "its queue is full");

@@ -3,6 +3,8 @@
 // A cookie that does not verify, decrypt, parse or has expired is an empty session.
 #include <lithe/mw/session.hpp>
 
+#include "guarded_call.hpp"
+
 #include <lithe/log.hpp>
 
 #include <openssl/core_names.h>
@@ -447,16 +449,7 @@ Response SessionMw::call_store(const App& next, Env& env) const {
 /// Calls the app and writes the session back; with `cb` (or when it must wait for a save) the
 /// answer goes through the callback and this returns the sentinel.
 Response SessionMw::run_inner(const App& next, Env& env, AsyncCallback* cb, bool had) const {
-  Response r;
-  try {
-    r = next(env);
-  } catch (const std::exception& ex) {
-    env.error(std::string("an exception in the app: ") + ex.what());
-    r = internal_server_error();
-  } catch (...) {
-    env.error("an exception in the app");
-    r = internal_server_error();
-  }
+  Response r = detail::guarded_call(next, env);
   if (r.is_async())
     return env.then(std::move(r), [this, had](Env& e, Response late) {
       return commit_store(e, std::move(late), had, nullptr);

@@ -6,6 +6,7 @@
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
 
+#include <lithe/manual_loop.hpp>
 #include <lithe/mw/csrf.hpp>
 #include <lithe/mw/rate_limit.hpp>
 #include <lithe/mw/redis_rate_store.hpp>
@@ -31,7 +32,8 @@ namespace {
 const std::string secret = "0123456789abcdef0123456789abcdef";
 
 /// GET /login: a CSRF token; POST /login (user=NAME): logs in; GET /me: who; POST /note: needs
-/// the token; /limited: three at once, then 429.
+/// the token; /late: sets "late" in a late response, /late-value: reads it; /limited: three at
+/// once, then 429.
 App site(std::shared_ptr<mw::SessionStore> store = nullptr,
          std::shared_ptr<mw::RateStore> rate_store = nullptr) {
   return Builder([&](Builder& b) {
@@ -52,6 +54,16 @@ App site(std::shared_ptr<mw::SessionStore> store = nullptr,
                s.set("user", body.substr(at + 5, body.find('&', at) - at - 5));
                return {200, {}, "welcome"};
              }
+             if (env.path() == "/late") { // changes the session in a late response
+               env.loop().add_timer(Millis(20), [cb = env.async_callback(), &env] {
+                 if (!cb.pending()) return;
+                 mw::session(env).set("late", "yes");
+                 cb({200, {}, "later"});
+               });
+               return async;
+             }
+             if (env.path() == "/late-value")
+               return {200, {}, std::string(s.get("late").value_or("none"))};
              if (env.path() == "/me")
                return {200, {}, std::string(s.get("user").value_or("nobody"))};
              return {200, {}, "ok"};
@@ -199,6 +211,9 @@ TEMPLATE_TEST_CASE("Sessions in Redis: the cookie holds a signed id, data lives 
         "welcome 200");
   for (int i = 0; i < 4; ++i) // either worker thread
     CHECK(through(s, jar, {}, "/me") == "alice 200");
+  CHECK(through(s, jar, {}, "/late") == "later 200"); // saved behind a late response
+  CHECK(through(s, jar, {}, "/late-value") == "yes 200");
+  CHECK(through(s, jar, {}, "/me") == "alice 200");
   auto keys = run_process({"redis-cli", "-s", redis.socket(), "KEYS", "lithe:session:*"});
   CHECK(std::count(keys.out.begin(), keys.out.end(), '\n') == 1); // renew dropped the first
   std::string key = keys.out.substr(0, keys.out.find('\n'));
@@ -253,4 +268,28 @@ TEMPLATE_TEST_CASE("Rate limits shared through Redis count across servers, and f
   REQUIRE(r);
   CHECK(r->status == 503);
   CHECK(r->body.find("rate limit store is unavailable") != std::string::npos);
+}
+
+TEST_CASE("The Redis client's queue is bounded: while Redis is paused, commands past it are "
+          "refused at once, and the queued ones are answered after",
+          "[redis]") {
+  RedisServer redis;
+  mw::RedisClient client({.url = redis.url(), .max_queued = 4});
+  ManualLoop loop;
+  int answered = 0, ok = 0;
+  auto count = [&](mw::RedisReply r) {
+    ++answered;
+    ok += r.type == mw::RedisReply::Type::status;
+  };
+  REQUIRE(client.command({"SET", "k", "v"}, loop.handle(), count));
+  REQUIRE(loop.run_until([&] { return answered == 1; }, Millis(5000)));
+  REQUIRE(run_process({"redis-cli", "-s", redis.socket(), "CLIENT", "PAUSE", "500"}).exit_code ==
+          0);
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i)
+    accepted += client.command({"SET", "k", std::to_string(i)}, loop.handle(), count);
+  CHECK(accepted >= 4);
+  CHECK(accepted <= 5); // four waiting, perhaps one taken by the thread already
+  REQUIRE(loop.run_until([&] { return answered == 1 + accepted; }, Millis(5000)));
+  CHECK(ok == 1 + accepted);
 }

@@ -15,6 +15,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct RedisClientOptions {
   /// After a failed connect, commands fail at once for this long before the next attempt.
   std::chrono::milliseconds reconnect_delay{200};
 };
+
+/// Splits "redis://host[:port]" (port 6379 by default) into host and port, or "unix:/path"
+/// into the path and port 0. False for anything else.
+bool parse_redis_url(std::string_view url, std::string& host, int& port);
 
 class RedisClient {
 public:
