@@ -383,8 +383,9 @@ struct SessionMw {
     return out;
   }
 
-  Response fail(Env& env, int status, std::string reason) const {
-    env.error("mw::session: " + reason);
+  /// The client hears `reason`; the log also gets `detail` (which may name hosts and paths).
+  Response fail(Env& env, int status, std::string reason, std::string_view detail = {}) const {
+    env.error("mw::session: " + reason + (detail.empty() ? "" : ": ") + std::string(detail));
     return {status, {{"Content-Type", "text/plain"}}, reason + "\n"};
   }
 
@@ -399,7 +400,8 @@ struct SessionMw {
     if (s->id().empty()) s->renew();
     CookieError e = add_cookie(r.headers, cookie(codec.seal(cookie_data(*s)), secure(env)));
     if (e != CookieError::none)
-      return fail(env, 500, "the session cookie: " + std::string(to_string(e)));
+      return fail(env, 500, "Internal Server Error: the session cookie cannot be written",
+                  to_string(e));
     return r;
   }
 
@@ -416,7 +418,6 @@ struct SessionMw {
   // A store: the cookie holds the signed id.
   Response call_store(const App& next, Env& env) const;
   Response run_inner(const App& next, Env& env, AsyncCallback* cb, bool had) const;
-  void save_then(Env& env, Response r, AsyncCallback cb) const;
   Response commit_store(Env& env, Response r, bool had, AsyncCallback* cb) const;
 };
 
@@ -434,7 +435,7 @@ Response SessionMw::call_store(const App& next, Env& env) const {
         if (!cb.pending()) return; // the client left meanwhile
         Env& e = *ep;
         if (got.status == SessionStore::Status::unavailable) {
-          cb(fail(e, 503, "the session store is unavailable: " + got.reason));
+          cb(fail(e, 503, "Service Unavailable: the session store is unavailable", got.reason));
           return;
         }
         Session* s = e.get<Session>(env_key);
@@ -442,7 +443,9 @@ Response SessionMw::call_store(const App& next, Env& env) const {
         Response r = run_inner(next, e, &cb, true);
         if (!r.is_async()) cb(std::move(r));
       });
-  if (!queued) return fail(env, 503, "the session store is unavailable: its queue is full");
+  if (!queued)
+    return fail(env, 503, "Service Unavailable: the session store is unavailable",
+                "its queue is full");
   return async;
 }
 
@@ -481,7 +484,8 @@ Response SessionMw::commit_store(Env& env, Response r, bool had, AsyncCallback* 
   if (s->id().empty()) s->renew();
   CookieError e = add_cookie(r.headers, cookie(codec.seal(s->id()), secure(env)));
   if (e != CookieError::none)
-    return fail(env, 500, "the session cookie: " + std::string(to_string(e)));
+    return fail(env, 500, "Internal Server Error: the session cookie cannot be written",
+                to_string(e));
   s->mark_clean();
   if (!cb) {
     bool ok = opt.store->save(s->id(), s->serialize(), opt.max_age, env.loop().handle(),
@@ -493,15 +497,18 @@ Response SessionMw::commit_store(Env& env, Response r, bool had, AsyncCallback* 
   }
   Env* ep = &env;
   auto held = std::make_shared<Response>(std::move(r));
-  bool ok = opt.store->save(s->id(), s->serialize(), opt.max_age, env.loop().handle(),
-                            [this, ep, cb = *cb, held](std::string err) mutable {
-                              if (!cb.pending()) return;
-                              if (err.empty())
-                                cb(std::move(*held));
-                              else
-                                cb(fail(*ep, 503, "the session store is unavailable: " + err));
-                            });
-  if (!ok) return fail(env, 503, "the session store is unavailable: its queue is full");
+  bool ok = opt.store->save(
+      s->id(), s->serialize(), opt.max_age, env.loop().handle(),
+      [this, ep, cb = *cb, held](std::string err) mutable {
+        if (!cb.pending()) return;
+        if (err.empty())
+          cb(std::move(*held));
+        else
+          cb(fail(*ep, 503, "Service Unavailable: the session store is unavailable", err));
+      });
+  if (!ok)
+    return fail(env, 503, "Service Unavailable: the session store is unavailable",
+                "its queue is full");
   return async;
 }
 

@@ -3,6 +3,7 @@
 // form post without the token is refused; the burst ends in 429. Then the Redis session store
 // and rate store against a real redis-server this test starts, stopped mid-test: 503 for the
 // sessions, fail-open (or 503) for the rate limit, never a hang.
+#include "redis_server.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
 
@@ -144,58 +145,6 @@ TEMPLATE_TEST_CASE("Rate limiting answers 429 with Retry-After once the burst is
   CHECK(c.read_response()->status == 200);
 }
 
-namespace {
-
-/// redis-server on a Unix socket in a fresh directory, stopped (by its pid) on destruction.
-class RedisServer {
-public:
-  RedisServer() {
-    char tmpl[] = "/tmp/lithe-redis.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir_ = tmpl;
-    socket_ = dir_ + "/redis.sock";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", socket_.c_str(),
-               "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--logfile", "redis.log",
-               static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    REQUIRE(pid_ > 0);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!answers() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms); // polling for the socket, bounded
-    REQUIRE(answers());
-  }
-  ~RedisServer() {
-    stop();
-    std::filesystem::remove_all(dir_);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  std::string url() const { return "unix:" + socket_; }
-  const std::string& socket() const { return socket_; }
-
-private:
-  bool answers() const {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    socket_.copy(a.sun_path, sizeof a.sun_path - 1);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-  }
-  std::string dir_, socket_;
-  pid_t pid_ = -1;
-};
-
-} // namespace
-
 TEMPLATE_TEST_CASE("Sessions in Redis: the cookie holds a signed id, data lives in Redis with a "
                    "TTL, and Redis stopped answers 503 at once",
                    "[session][redis]", LITHE_BACKENDS) {
@@ -229,6 +178,7 @@ TEMPLATE_TEST_CASE("Sessions in Redis: the cookie holds a signed id, data lives 
   std::string down = through(s, jar, {}, "/me");
   CHECK(down.ends_with(" 503"));
   CHECK(down.find("the session store is unavailable") != std::string::npos);
+  CHECK(down.find(redis.socket()) == std::string::npos); // where Redis is stays in the log
   CHECK(std::chrono::steady_clock::now() - start < 3s);
   // A visitor without a session does not need Redis to be served.
   CHECK(curl_out(s, {s.url("/me")}) == "nobody");
