@@ -4,6 +4,7 @@
 // (thread-safe). Either reconnects after a pause when its connection fails; the destructor wakes
 // the subscriber by shutting its socket down.
 #include <lithe/mw/redis_bridge.hpp>
+#include <lithe/mw/redis_client.hpp>
 
 #include <lithe/log.hpp>
 #include <lithe/str.hpp>
@@ -48,20 +49,7 @@ std::size_t footprint(const HubMessage& m) {
 } // namespace
 
 RedisBridge::RedisBridge(Hub& hub, RedisOptions options) : hub_(hub), opts_(std::move(options)) {
-  std::string_view url = opts_.url;
-  if (url.starts_with("unix:") && url.size() > 5) {
-    host_ = url.substr(5);
-  } else if (url.starts_with("redis://") && url.size() > 8) {
-    std::string_view rest = url.substr(8);
-    std::size_t colon = rest.rfind(':');
-    host_ = rest.substr(0, colon);
-    port_ = 6379;
-    if (colon != std::string_view::npos) {
-      auto p = parse_u64(rest.substr(colon + 1));
-      port_ = p && *p > 0 && *p < 65536 ? static_cast<int>(*p) : -1;
-    }
-  }
-  if (host_.empty() || port_ < 0)
+  if (!parse_redis_url(opts_.url, host_, port_))
     throw std::invalid_argument("RedisBridge: the url must be redis://host[:port] or "
                                 "unix:/path, not \"" +
                                 opts_.url + "\"");
