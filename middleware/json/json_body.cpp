@@ -127,6 +127,7 @@ Middleware json_body(JsonBodyOptions o) {
           return json_error(failed(415, "expected a JSON body (application/json)"));
         return next(env);
       }
+      if (!has_body(env)) return next(env); // a Content-Type on a GET, say: nothing to parse
       if (!env.input().streaming()) {
         JsonResult r = parse_json(env.body(), o.limits);
         if (!r) return json_error(r);

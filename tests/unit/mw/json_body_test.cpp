@@ -98,6 +98,7 @@ TEST_CASE("json_body hands a parsed body to the app and answers bad ones itself"
   MockRequest strict(mw::json_body({.require_json = true})(echo_name()));
   CHECK(strict.post("/", "a=b", typed("text/plain")).status == 415);
   CHECK(strict.get("/").status == 200);
+  CHECK(strict.get("/", typed("application/json")).body == R"({"body":null})");
 }
 
 TEST_CASE("read_json in an async app answers from its callback") {
