@@ -49,9 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (p == mw::BasicParse::too_large && size <= 512) {
     broken();
   }
-  std::string header;
-  for (char ch : value)
-    if (ch != '\r' && ch != '\n' && ch != '\0') header += ch;
+  std::string header = lithe::fuzz::header_value(value);
   MockRequest m(
       mw::basic_auth({.users = {{"user", "pass"}}, .max_header_bytes = 512})([](Env&) -> Response {
         return {200, {}, "in"};

@@ -18,22 +18,10 @@ using namespace lithe;
   __builtin_trap();
 }
 
-std::string header_safe(std::string_view s) {
-  std::string out;
-  for (char c : s)
-    if (c != '\r' && c != '\n' && c != '\0') out += c;
-  return out;
-}
-
 } // namespace
 
 // Input: flags, then lines: the peer's address, a CIDR block, and header values.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const bool quiet = [] {
-    set_error_log([](std::string_view) {});
-    return true;
-  }();
-  (void)quiet;
   lithe::fuzz::FuzzInput in(data, size);
   std::uint8_t flags = in.byte();
   std::string peer(in.take_until('\n'));
@@ -59,14 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   o.set_scheme = flags & 2;
   o.max_hops = 1 + (flags >> 4);
   MockOptions mo;
-  mo.remote_addr = header_safe(peer);
+  mo.remote_addr = lithe::fuzz::header_value(peer);
   if (mo.remote_addr.empty()) mo.remote_addr = "10.0.0.1";
   const char* name = (flags & 1) ? "Forwarded" : "X-Forwarded-For";
   for (std::string_view rest = all; !rest.empty();) {
     std::size_t nl = rest.find('\n');
     mo.headers.emplace_back((flags & 4) && nl != std::string_view::npos ? "X-Forwarded-Proto"
                                                                         : name,
-                            header_safe(rest.substr(0, nl)));
+                            lithe::fuzz::header_value(rest.substr(0, nl)));
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
   }
   std::string addr, scheme, peer_seen;
