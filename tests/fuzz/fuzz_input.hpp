@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,15 @@ private:
   std::size_t size_;
   std::size_t at_ = 0;
 };
+
+/// `s` without the bytes a request header's value cannot hold (CR, LF, NUL): what a MockRequest
+/// header may be given.
+inline std::string header_value(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != '\r' && c != '\n' && c != '\0') out += c;
+  return out;
+}
 
 /// Cuts `data` into pieces at the offsets chosen by `cuts` (taken modulo the length), in
 /// order, so the same bytes arrive split anywhere. Empty pieces are dropped.
