@@ -2,6 +2,7 @@
 // segment mixing text and captures such as "*.*"), walked depth first with literals tried
 // before params before splats; captures are views into PATH_INFO, decoded only when they
 // hold a '%'. halt/pass are exceptions caught here: they never leave the router.
+#include <lithe/mw/params.hpp>
 #include <lithe/mw/router.hpp>
 
 #include <lithe/small_vector.hpp>
@@ -66,23 +67,19 @@ struct Route {
 
 /// A value for env params: the view itself when nothing needs decoding, else a kept copy.
 Str param_value(Env& env, std::string_view raw, bool form) {
-  if (raw.find('%') == std::string_view::npos && (!form || raw.find('+') == std::string_view::npos))
-    return Str::borrow(raw);
-  return Str::borrow(env.keep(percent_decode(raw, form)));
+  std::string decoded;
+  std::string_view v = form ? form_decode(raw, decoded) : raw;
+  if (!form && raw.find('%') != std::string_view::npos) v = decoded = percent_decode(raw);
+  if (v.data() == raw.data()) return Str::borrow(raw);
+  return Str::borrow(env.keep(std::move(decoded)));
 }
 
 /// Adds "a=1&b=2" pairs as params (after the route's own, so those win on a name clash).
 void add_form_params(Env& env, std::string_view q) {
-  while (!q.empty()) {
-    std::size_t amp = q.find('&');
-    std::string_view pair = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-    if (pair.empty()) continue;
-    std::size_t eq = pair.find('=');
-    std::string_view k = pair.substr(0, eq);
-    std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  for_each_form_pair(q, [&env](std::string_view k, std::string_view v) {
     env.set_param(param_value(env, k, true), param_value(env, v, true));
-  }
+    return true;
+  });
 }
 
 /// Matching steps one request may take (each split a mixed segment's capture tries): a path
