@@ -119,6 +119,10 @@ public:
   // that lives as long as the request: sub-views of the original values, or keep().
   void set_script_name(std::string_view v) noexcept { script_name_ = v; }
   void set_path(std::string_view v) noexcept { path_ = v; }
+  /// REMOTE_ADDR and lithe.url_scheme as a trusted proxy reported them (mw::client_ip). The
+  /// view must live as long as the request: a literal or keep(). The scheme is http or https.
+  void set_remote_addr(std::string_view v) noexcept { remote_addr_ = v.data() ? v : ""; }
+  void set_url_scheme(std::string_view v) noexcept { url_scheme_ = v; }
   /// Copies a string into storage the env owns for the request's lifetime.
   std::string_view keep(std::string s);
   /// An empty string the env owns for the request's lifetime (keep() without a copy).
