@@ -106,6 +106,16 @@ void Input::read_all(std::size_t max, Function<void(InputError)> done) {
     env_->exchange()->loop()->next_tick([fn = std::move(done)]() mutable { fn(InputError::none); });
     return;
   }
+  if (ended()) { // streamed and over: a second gathering (a middleware after the router's)
+    InputError e = error();
+    if (e == InputError::none && env_->body().size() > max) e = InputError::too_large;
+    if (e == InputError::too_large) {
+      done(e);
+      return;
+    }
+    env_->exchange()->loop()->next_tick([fn = std::move(done), e]() mutable { fn(e); });
+    return;
+  }
   detail::InputStream& s = *s_;
   s.set_limit(max);
   // Gathered in storage the env owns for the request, then shown as env.body().

@@ -80,6 +80,8 @@ public:
   /// Gathers the whole body (at most `max` bytes) and then calls `done`: with none, and the
   /// body in env.body(); else with the error (too_large past `max`). For handlers that want a
   /// whole body on a server that streams (the router does this for routes that do not stream).
+  /// Called again once the body was gathered (a middleware inside such a route), it answers
+  /// from env.body() at once.
   void read_all(std::size_t max, Function<void(InputError)> done);
 
   explicit Input(Env& env) noexcept : env_(&env) {}
