@@ -2,7 +2,9 @@
 // one machine"). Once a bridge is attached, hub.publish() goes to Redis (PUBLISH) instead of
 // to the local subscribers, and what Redis sends back (PSUBSCRIBE) is delivered to the local
 // subscribers of every process, this one included, so each message reaches each subscriber
-// once, in the order Redis saw it. Link lithe::redis (hiredis).
+// once, in the order Redis saw it. An SSE event published with id 0 (EventChannel) gets its
+// id from Redis (a counter per topic, INCR and PUBLISH in one script), so ids and every
+// process's replay history agree (docs/deploy.md). Link lithe::redis (hiredis).
 #pragma once
 
 #include <lithe/mw/hub.hpp>
