@@ -5,6 +5,7 @@
 #include "../../apps/broadcast/app.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
+#include "support/redis_server.hpp"
 
 #include <lithe/mw/redis_bridge.hpp>
 
@@ -23,62 +24,6 @@ using namespace lithe;
 using namespace lithe::test;
 
 namespace {
-
-/// redis-server on a Unix socket in a fresh directory, stopped (by its pid) on destruction.
-class RedisServer {
-public:
-  RedisServer() {
-    char tmpl[] = "/tmp/lithe-redis.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir_ = tmpl;
-    socket_ = dir_ + "/redis.sock";
-    start();
-  }
-  ~RedisServer() {
-    stop();
-    std::filesystem::remove_all(dir_);
-  }
-  void start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", socket_.c_str(),
-               "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--logfile", "redis.log",
-               static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    REQUIRE(pid_ > 0);
-    REQUIRE(answers());
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL); // gone at once, as a crash would be
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    std::filesystem::remove(socket_);
-  }
-  std::string url() const { return "unix:" + socket_; }
-  const std::string& socket() const { return socket_; }
-
-private:
-  /// Polls (bounded) until the socket accepts a connection.
-  bool answers() const {
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un a{};
-      a.sun_family = AF_UNIX;
-      socket_.copy(a.sun_path, sizeof a.sun_path - 1);
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
-      if (ok) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
-  std::string dir_, socket_;
-  pid_t pid_ = -1;
-};
 
 /// An SSE subscriber of `topic` on lithe-broadcast, once it is subscribed.
 std::unique_ptr<RawClient> listen(std::uint16_t port, std::string_view topic) {

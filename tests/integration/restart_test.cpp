@@ -1,0 +1,258 @@
+// Zero-downtime restarts (SIGUSR2, docs/deploy.md) of whole app processes on every backend:
+// wrk loses no request across two restarts, an open WebSocket gets a clean 1001 and a new one
+// reaches the new process, an SSE client reconnects with Last-Event-ID and misses no message
+// published around the restart (lithe-chat --redis, a redis-server of the test's own), and a
+// new process that exits or never gets ready leaves the old one serving.
+#include "support/app_process.hpp"
+#include "support/dev_certs.hpp"
+#include "support/backends.hpp"
+#include "support/net_client.hpp"
+#include "support/redis_server.hpp"
+#include "support/ws_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sys/stat.h>
+#include <thread>
+
+using namespace lithe;
+using namespace lithe::test;
+
+namespace {
+
+/// Responses with a 2xx status that the process on `port` counted (--metrics /metrics).
+long served(std::uint16_t port) {
+  RawClient c(port);
+  c.send(get("/metrics"));
+  auto r = c.read_response();
+  if (!r || r->status != 200) return -1;
+  std::smatch m;
+  static const std::regex ok(R"(lithe_requests_total\{code="2xx"\} (\d+))");
+  return std::regex_search(r->body, m, ok) ? std::stol(m[1]) : 0;
+}
+
+/// Polls (bounded) until the process on `port` has answered `n` requests with a 2xx.
+bool serves_load(std::uint16_t port, long n, std::chrono::milliseconds within = 10s) {
+  auto until = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < until) {
+    if (served(port) >= n) return true;
+    std::this_thread::sleep_for(10ms); // polling a counter, bounded
+  }
+  return false;
+}
+
+std::size_t count(const std::string& text, std::string_view what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+/// A copy of lithe-NAME in a directory of its own, so the test may replace the file (a deploy).
+std::string copy_of(std::string_view name) {
+  std::string path = scratch_dir() + "/lithe-" + std::string(name);
+  std::filesystem::copy_file(app_path(name), path);
+  return path;
+}
+
+/// Replaces the program at `path` as a deploy does (a new file renamed over it).
+void install(const std::string& path, const std::string& script) {
+  std::string tmp = path + ".new";
+  std::ofstream(tmp) << script;
+  ::chmod(tmp.c_str(), 0755);
+  std::filesystem::rename(tmp, path);
+}
+
+/// The numbers N of chat messages "mN" in a stream's bytes, in order.
+std::vector<int> messages(const std::string& stream) {
+  std::vector<int> out;
+  static const std::regex text(R"re("text":"m(\d+)")re");
+  for (auto it = std::sregex_iterator(stream.begin(), stream.end(), text);
+       it != std::sregex_iterator(); ++it)
+    out.push_back(std::stoi((*it)[1]));
+  return out;
+}
+
+/// POSTs "mN" to lithe-chat's /say, N = 0, 1, ..., one connection each, until stopped; counts
+/// the answers that were not 204.
+class Publisher {
+public:
+  explicit Publisher(std::uint16_t port)
+      : thread_([this, port] {
+          while (!stop_) {
+            std::string body = "text=m" + std::to_string(sent_.load());
+            RawClient c(port);
+            c.send("POST /say HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                   "application/x-www-form-urlencoded\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+            auto r = c.read_response();
+            if (!r || r->status != 204) ++failed_;
+            ++sent_;
+          }
+        }) {}
+  ~Publisher() { finish(); }
+  /// Stops after the message on its way; the number sent.
+  int finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return sent_;
+  }
+  int sent() const { return sent_; }
+  int failed() const { return failed_; }
+
+private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> sent_{0}, failed_{0};
+  std::thread thread_;
+};
+
+} // namespace
+
+TEMPLATE_TEST_CASE("wrk running across two restarts of lithe-hello loses no request", "[restart]",
+                   LITHE_BACKENDS) {
+  RestartingApp app("hello", TestType::name, {"--threads", "2", "--metrics", "/metrics"});
+  const pid_t first = app.pid();
+  ProcessResult wrk;
+  std::thread load([&] {
+    wrk = run_process(
+        {"wrk", "-t2", "-c32", "-d8s", "http://127.0.0.1:" + std::to_string(app.port()) + "/"},
+        30s);
+  });
+  REQUIRE(serves_load(app.port(), 1000)); // under load before the first restart
+  const pid_t second = app.restart();
+  REQUIRE(second > 0);
+  REQUIRE(serves_load(app.port(), 1000)); // the new process under load too
+  const pid_t third = app.restart();
+  load.join();
+  REQUIRE(third > 0);
+  CHECK(first != second);
+  CHECK(second != third);
+  INFO(wrk.out << wrk.err << app.err());
+  CHECK(wrk.exit_code == 0);
+  CHECK(wrk.out.find("requests in") != std::string::npos);
+  CHECK(wrk.out.find("Socket errors") == std::string::npos); // connect, read, write, timeout
+  CHECK(wrk.out.find("Non-2xx") == std::string::npos);
+  CHECK(count(app.err(), "stopping after handing over to pid") == 2);
+  CHECK(served(app.port()) > 0); // the third process served wrk after the second restart
+}
+
+TEMPLATE_TEST_CASE("At a restart an open WebSocket gets a clean 1001 and a new one reaches the "
+                   "new process",
+                   "[restart]", LITHE_BACKENDS) {
+  RestartingApp app("echo", TestType::name, {});
+  auto ws = open_ws(app.port(), "/");
+  REQUIRE(ws);
+  REQUIRE(ws->send(client_frame(0x81, "before")));
+  auto echoed = read_frame(*ws);
+  REQUIRE(echoed);
+  CHECK(echoed->payload == "before");
+
+  const pid_t old = app.pid();
+  REQUIRE(app.signal_restart());
+  auto close = read_frame(*ws, 20s); // once the new process listens, the old one drains
+  REQUIRE(close);
+  CHECK(close->opcode == 0x8);
+  CHECK(close->code() == 1001);
+  REQUIRE(ws->send(client_frame(0x88, std::string("\x03\xe9", 2)))); // our close: 1001 back
+  CHECK(ws->closed_by_peer());
+  const pid_t now = app.await_restart();
+  REQUIRE(now > 0);
+  CHECK(now != old);
+
+  auto again = open_ws(app.port(), "/"); // the old process has exited: this is the new one
+  REQUIRE(again);
+  REQUIRE(again->send(client_frame(0x81, "after")));
+  auto reply = read_frame(*again);
+  REQUIRE(reply);
+  CHECK(reply->payload == "after");
+}
+
+TEMPLATE_TEST_CASE("With --redis an SSE client reconnecting with Last-Event-ID after a restart "
+                   "misses no message published around it",
+                   "[restart][redis]", LITHE_BACKENDS) {
+  RedisServer redis;
+  RestartingApp app("chat", TestType::name, {"--redis", redis.url()});
+  RawClient sse(app.port());
+  REQUIRE(sse.send(get("/events")));
+  REQUIRE(sse.read_until(": connected\n\n").ends_with(": connected\n\n"));
+
+  Publisher publisher(app.port());
+  std::string before = sse.read_until("\"text\":\"m20\"", 10s); // messages are flowing
+  REQUIRE(before.ends_with("\"text\":\"m20\""));
+  REQUIRE(app.signal_restart());
+  before += sse.read_until("\r\n0\r\n\r\n", 20s); // the old process ends the stream
+  REQUIRE(before.ends_with("\r\n0\r\n\r\n"));
+  std::string last_id;
+  static const std::regex id(R"(\nid: (\d+)\n)");
+  for (auto it = std::sregex_iterator(before.begin(), before.end(), id);
+       it != std::sregex_iterator(); ++it)
+    last_id = (*it)[1];
+  REQUIRE(!last_id.empty());
+
+  // As EventSource does: again, with the last id it saw (the new process answers: the old one
+  // stopped accepting before it ended the stream).
+  RawClient again(app.port());
+  REQUIRE(again.send(get("/events", "Last-Event-ID: " + last_id + "\r\n")));
+  REQUIRE(app.await_restart() > 0);
+  const int target = publisher.sent() + 20; // a few more after the old process is gone
+  std::string want = "\"text\":\"m" + std::to_string(target) + "\"";
+  before += again.read_until(want, 20s);
+  REQUIRE(before.ends_with(want));
+  const int sent = publisher.finish();
+  std::string final = "\"text\":\"m" + std::to_string(sent - 1) + "\"";
+  if (sent - 1 > target) before += again.read_until(final, 10s);
+  REQUIRE(before.ends_with(final));
+  CHECK(publisher.failed() == 0);
+  std::vector<int> got = messages(before);
+  std::vector<int> all(static_cast<std::size_t>(sent));
+  for (int i = 0; i < sent; ++i)
+    all[static_cast<std::size_t>(i)] = i;
+  CHECK(got == all); // every message once, in order, across the two streams
+}
+
+TEMPLATE_TEST_CASE("A new process that exits at once leaves the old one serving, and a later "
+                   "restart with a good binary succeeds",
+                   "[restart]", LITHE_BACKENDS) {
+  const std::string path = copy_of("hello");
+  const std::string good = path + ".good";
+  std::filesystem::copy_file(path, good);
+  RestartingApp app(path, TestType::name, {});
+  const pid_t old = app.pid();
+  install(path, "#!/bin/sh\nexit 3\n");
+  REQUIRE(app.signal_restart());
+  REQUIRE(app.err_contains("restart failed", 20s));
+  CHECK(app.err_contains("exited with status 3 before it was ready"));
+  CHECK(app.pid_file_pid() == old);
+  RawClient c(app.port());
+  REQUIRE(c.send(get("/")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+
+  std::filesystem::rename(good, path); // the fixed deploy
+  const pid_t now = app.restart();
+  CHECK(now > 0);
+  CHECK(now != old);
+}
+
+TEMPLATE_TEST_CASE("A new process not ready within --restart-timeout is stopped and the old one "
+                   "goes on serving",
+                   "[restart]", LITHE_BACKENDS) {
+  const std::string path = copy_of("hello");
+  RestartingApp app(path, TestType::name, {"--restart-timeout", "300ms"});
+  const pid_t old = app.pid();
+  install(path, "#!/bin/sh\nexec sleep 60\n");
+  REQUIRE(app.signal_restart());
+  REQUIRE(app.err_contains("restart failed", 20s));
+  CHECK(app.err_contains("was not ready within 300 ms; stopped it"));
+  CHECK(app.pid_file_pid() == old);
+  RawClient c(app.port());
+  REQUIRE(c.send(get("/")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
