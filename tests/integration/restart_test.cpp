@@ -4,15 +4,15 @@
 // published around the restart (lithe-chat --redis, a redis-server of the test's own), and a
 // new process that exits or never gets ready leaves the old one serving.
 #include "support/app_process.hpp"
-#include "support/dev_certs.hpp"
 #include "support/backends.hpp"
+#include "support/chat_client.hpp"
+#include "support/dev_certs.hpp"
 #include "support/net_client.hpp"
 #include "support/redis_server.hpp"
 #include "support/ws_client.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -66,49 +66,6 @@ void install(const std::string& path, const std::string& script) {
   ::chmod(tmp.c_str(), 0755);
   std::filesystem::rename(tmp, path);
 }
-
-/// The numbers N of chat messages "mN" in a stream's bytes, in order.
-std::vector<int> messages(const std::string& stream) {
-  std::vector<int> out;
-  static const std::regex text(R"re("text":"m(\d+)")re");
-  for (auto it = std::sregex_iterator(stream.begin(), stream.end(), text);
-       it != std::sregex_iterator(); ++it)
-    out.push_back(std::stoi((*it)[1]));
-  return out;
-}
-
-/// POSTs "mN" to lithe-chat's /say, N = 0, 1, ..., one connection each, until stopped; counts
-/// the answers that were not 204.
-class Publisher {
-public:
-  explicit Publisher(std::uint16_t port)
-      : thread_([this, port] {
-          while (!stop_) {
-            std::string body = "text=m" + std::to_string(sent_.load());
-            RawClient c(port);
-            c.send("POST /say HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                   "application/x-www-form-urlencoded\r\nContent-Length: " +
-                   std::to_string(body.size()) + "\r\n\r\n" + body);
-            auto r = c.read_response();
-            if (!r || r->status != 204) ++failed_;
-            ++sent_;
-          }
-        }) {}
-  ~Publisher() { finish(); }
-  /// Stops after the message on its way; the number sent.
-  int finish() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return sent_;
-  }
-  int sent() const { return sent_; }
-  int failed() const { return failed_; }
-
-private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> sent_{0}, failed_{0};
-  std::thread thread_;
-};
 
 } // namespace
 
@@ -180,9 +137,9 @@ TEMPLATE_TEST_CASE("With --redis an SSE client reconnecting with Last-Event-ID a
   REQUIRE(sse.send(get("/events")));
   REQUIRE(sse.read_until(": connected\n\n").ends_with(": connected\n\n"));
 
-  Publisher publisher(app.port());
-  std::string before = sse.read_until("\"text\":\"m20\"", 10s); // messages are flowing
-  REQUIRE(before.ends_with("\"text\":\"m20\""));
+  ChatPublisher publisher(app.port());
+  std::string before = sse.read_until(chat_text(20), 10s); // messages are flowing
+  REQUIRE(before.ends_with(chat_text(20)));
   REQUIRE(app.signal_restart());
   before += sse.read_until("\r\n0\r\n\r\n", 20s); // the old process ends the stream
   REQUIRE(before.ends_with("\r\n0\r\n\r\n"));
@@ -199,19 +156,19 @@ TEMPLATE_TEST_CASE("With --redis an SSE client reconnecting with Last-Event-ID a
   REQUIRE(again.send(get("/events", "Last-Event-ID: " + last_id + "\r\n")));
   REQUIRE(app.await_restart() > 0);
   const int target = publisher.sent() + 20; // a few more after the old process is gone
-  std::string want = "\"text\":\"m" + std::to_string(target) + "\"";
+  std::string want = chat_text(target);
   before += again.read_until(want, 20s);
   REQUIRE(before.ends_with(want));
   const int sent = publisher.finish();
-  std::string final = "\"text\":\"m" + std::to_string(sent - 1) + "\"";
+  std::string final = chat_text(sent - 1);
   if (sent - 1 > target) before += again.read_until(final, 10s);
   REQUIRE(before.ends_with(final));
   CHECK(publisher.failed() == 0);
-  std::vector<int> got = messages(before);
-  std::vector<int> all(static_cast<std::size_t>(sent));
-  for (int i = 0; i < sent; ++i)
-    all[static_cast<std::size_t>(i)] = i;
-  CHECK(got == all); // every message once, in order, across the two streams
+  std::vector<int> got = chat_messages(before);
+  // Once each, across the two streams; in any order: during the overlap both processes take
+  // posts, and each publishes to Redis on its own.
+  INFO("lacking or repeated:" << difference(got, sent));
+  CHECK(sorted(got) == numbers(sent));
 }
 
 TEMPLATE_TEST_CASE("A new process that exits at once leaves the old one serving, and a later "
