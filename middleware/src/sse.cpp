@@ -107,6 +107,11 @@ void EventChannel::start(DeferrableBody out, std::shared_ptr<const SseOptions> o
   });
   {
     std::lock_guard lock(mu_);
+    // Live events up to the client's Last-Event-ID are ones it has: skipped too (one on its way
+    // from Redis as the client reconnects would come twice), when the id is of this sequence:
+    // Redis's, shared by every process, or one this channel has reached (a process that
+    // started afresh counts from 1 again, and its events must not be skipped).
+    if (after && (hub_.relay_assigns_ids() || *after <= last_id_)) *replayed = *after;
     if (after)
       for (const Kept& k : kept_)
         if (k.id > *after) {
