@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
                           "share the room with other processes through Redis: "
                           "redis://host[:port] or unix:/path",
                           ""}};
+  // At a restart, what Redis has on its way to this process reaches its streams before they
+  // end: the new process replays everything after that.
+  program.before_drain = [] {
+    if (bridge && !bridge->sync(std::chrono::seconds(1)))
+      lithe::log_error("lithe-chat: Redis did not answer within 1 s before the drain");
+  };
   return lithe::run(program, argc, argv, [](const lithe::CommandLine& cl) -> lithe::App {
     if (auto it = cl.extra.find("redis"); it != cl.extra.end() && !it->second.empty()) {
       bridge =

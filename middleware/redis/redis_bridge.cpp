@@ -12,10 +12,12 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <memory>
 #include <pthread.h>
 #include <stdexcept>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace lithe::mw {
 
@@ -64,7 +66,10 @@ std::size_t footprint(const HubMessage& m) {
 
 } // namespace
 
-RedisBridge::RedisBridge(Hub& hub, RedisOptions options) : hub_(hub), opts_(std::move(options)) {
+RedisBridge::RedisBridge(Hub& hub, RedisOptions options)
+    : hub_(hub), opts_(std::move(options)),
+      sync_topic_("\x01sync:" + std::to_string(::getpid()) + ":" +
+                  std::to_string(reinterpret_cast<std::uintptr_t>(this))) {
   std::string_view url = opts_.url;
   if (url.starts_with("unix:") && url.size() > 5) {
     host_ = url.substr(5);
@@ -122,6 +127,18 @@ RedisStats RedisBridge::stats() const noexcept {
   s.queued = queue_.size() + in_flight_;
   s.queued_bytes = queued_bytes_;
   return s;
+}
+
+bool RedisBridge::sync(std::chrono::milliseconds timeout) {
+  std::uint64_t mine;
+  {
+    std::lock_guard lock(mu_);
+    mine = ++syncs_asked_;
+  }
+  if (!enqueue(HubMessage{.topic = sync_topic_, .data = std::to_string(mine)})) return false;
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return syncs_seen_ >= mine || stopping_; }) &&
+         syncs_seen_ >= mine;
 }
 
 bool RedisBridge::enqueue(HubMessage&& m) {
@@ -252,6 +269,15 @@ void RedisBridge::subscriber() {
           continue;
         std::string_view channel = view(msg->element[2]);
         if (!channel.starts_with(opts_.prefix)) continue;
+        if (channel.substr(opts_.prefix.size()) == sync_topic_) { // sync()'s marker is back
+          auto n = parse_u64(view(msg->element[3]));
+          {
+            std::lock_guard lock(mu_);
+            if (n && *n > syncs_seen_) syncs_seen_ = *n;
+          }
+          cv_.notify_all();
+          continue;
+        }
         received_.fetch_add(1);
         hub_.deliver(
             decode(std::string(channel.substr(opts_.prefix.size())), view(msg->element[3])));

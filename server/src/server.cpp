@@ -589,6 +589,7 @@ int run(const Program& program, int argc, char** argv,
         // systemd follows the new process (accepted from us, the main pid, whatever
         // NotifyAccess says), and does not hear our STOPPING.
         systemd::notify("MAINPID=" + std::to_string(o.pid) + "\nREADY=1");
+        if (program.before_drain) program.before_drain();
         break;
       }
       std::cerr << program.name << ": restart failed, this process (pid " << ::getpid()

@@ -133,42 +133,52 @@ TEMPLATE_TEST_CASE("With --redis an SSE client reconnecting with Last-Event-ID a
                    "[restart][redis]", LITHE_BACKENDS) {
   RedisServer redis;
   RestartingApp app("chat", TestType::name, {"--redis", redis.url()});
-  RawClient sse(app.port());
-  REQUIRE(sse.send(get("/events")));
-  REQUIRE(sse.read_until(": connected\n\n").ends_with(": connected\n\n"));
+  auto sse = std::make_unique<RawClient>(app.port());
+  REQUIRE(sse->send(get("/events")));
+  REQUIRE(sse->read_until(": connected\n\n").ends_with(": connected\n\n"));
 
   ChatPublisher publisher(app.port());
-  std::string before = sse.read_until(chat_text(20), 10s); // messages are flowing
-  REQUIRE(before.ends_with(chat_text(20)));
+  std::string got = sse->read_until(chat_text(20), 10s); // messages are flowing
+  REQUIRE(got.ends_with(chat_text(20)));
   REQUIRE(app.signal_restart());
-  before += sse.read_until("\r\n0\r\n\r\n", 20s); // the old process ends the stream
-  REQUIRE(before.ends_with("\r\n0\r\n\r\n"));
+  got += sse->read_until("\r\n0\r\n\r\n", 20s); // the old process ends the stream
+  REQUIRE(got.ends_with("\r\n0\r\n\r\n"));
+  sse.reset(); // as EventSource does, it closes that connection
   std::string last_id;
   static const std::regex id(R"(\nid: (\d+)\n)");
-  for (auto it = std::sregex_iterator(before.begin(), before.end(), id);
-       it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(got.begin(), got.end(), id); it != std::sregex_iterator();
+       ++it)
     last_id = (*it)[1];
   REQUIRE(!last_id.empty());
 
-  // As EventSource does: again, with the last id it saw (the new process answers: the old one
-  // stopped accepting before it ended the stream).
+  // And connects again with the last id it saw (the new process answers: the old one stopped
+  // accepting before it ended the stream), reading on while the old process drains.
   RawClient again(app.port());
   REQUIRE(again.send(get("/events", "Last-Event-ID: " + last_id + "\r\n")));
-  REQUIRE(app.await_restart() > 0);
-  const int target = publisher.sent() + 20; // a few more after the old process is gone
-  std::string want = chat_text(target);
-  before += again.read_until(want, 20s);
-  REQUIRE(before.ends_with(want));
+  const std::string the_end = "\"text\":\"end\"";
+  std::string after;
+  std::thread reader([&] { after = again.read_until(the_end, 60s); });
+  const pid_t now = app.await_restart();
+  bool more = now > 0 && publisher.wait_sent(publisher.sent() + 50); // with the new one alone
   const int sent = publisher.finish();
-  std::string final = chat_text(sent - 1);
-  if (sent - 1 > target) before += again.read_until(final, 10s);
-  REQUIRE(before.ends_with(final));
+  RawClient end(app.port());
+  end.send("POST /say HTTP/1.1\r\nHost: t\r\nContent-Type: "
+           "application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\r\ntext=end");
+  auto answer = end.read_response();
+  reader.join();
+  REQUIRE(now > 0);
+  CHECK(more);
+  REQUIRE(answer);
+  CHECK(answer->status == 204);
+  INFO(app.err() << "\nthe second stream: " << after.substr(0, 600) << " ... "
+                 << (after.size() > 600 ? after.substr(after.size() - 300) : std::string()));
+  REQUIRE(after.ends_with(the_end));
   CHECK(publisher.failed() == 0);
-  std::vector<int> got = chat_messages(before);
   // Once each, across the two streams; in any order: during the overlap both processes take
   // posts, and each publishes to Redis on its own.
-  INFO("lacking or repeated:" << difference(got, sent));
-  CHECK(sorted(got) == numbers(sent));
+  std::vector<int> numbers_got = chat_messages(got + after);
+  INFO("lacking or repeated:" << difference(numbers_got, sent));
+  CHECK(sorted(numbers_got) == numbers(sent));
 }
 
 TEMPLATE_TEST_CASE("A new process that exits at once leaves the old one serving, and a later "

@@ -114,6 +114,10 @@ struct Program {
   std::string description; // one line for --help
   ServerOptions defaults;
   std::vector<ExtraFlag> extra_flags;
+  /// After a restart handed the sockets to the new process (which listens by then), before
+  /// this one drains: an app fed by a broker lets what is on its way arrive first, so streams
+  /// that end now miss nothing the new process cannot replay (RedisBridge::sync).
+  std::function<void()> before_drain;
 };
 
 /// The whole program: parse the flags, build the app (with the chosen logger around it),
