@@ -67,6 +67,19 @@ void install(const std::string& path, const std::string& script) {
   std::filesystem::rename(tmp, path);
 }
 
+/// SIGUSR2 to `app`, whose new program fails: the old process says `why`, and goes on.
+void restart_fails(RestartingApp& app, pid_t old, std::string_view why) {
+  REQUIRE(app.signal_restart());
+  REQUIRE(app.err_contains("restart failed", 20s));
+  CHECK(app.err_contains(why));
+  CHECK(app.pid_file_pid() == old);
+  RawClient c(app.port()); // answered by the old process, the only one
+  REQUIRE(c.send(get("/")));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
+
 } // namespace
 
 TEMPLATE_TEST_CASE("wrk running across two restarts of lithe-hello loses no request", "[restart]",
@@ -190,15 +203,7 @@ TEMPLATE_TEST_CASE("A new process that exits at once leaves the old one serving,
   RestartingApp app(path, TestType::name, {});
   const pid_t old = app.pid();
   install(path, "#!/bin/sh\nexit 3\n");
-  REQUIRE(app.signal_restart());
-  REQUIRE(app.err_contains("restart failed", 20s));
-  CHECK(app.err_contains("exited with status 3 before it was ready"));
-  CHECK(app.pid_file_pid() == old);
-  RawClient c(app.port());
-  REQUIRE(c.send(get("/")));
-  auto r = c.read_response();
-  REQUIRE(r);
-  CHECK(r->status == 200);
+  restart_fails(app, old, "exited with status 3 before it was ready");
 
   std::filesystem::rename(good, path); // the fixed deploy
   const pid_t now = app.restart();
@@ -213,13 +218,5 @@ TEMPLATE_TEST_CASE("A new process not ready within --restart-timeout is stopped 
   RestartingApp app(path, TestType::name, {"--restart-timeout", "300ms"});
   const pid_t old = app.pid();
   install(path, "#!/bin/sh\nexec sleep 60\n");
-  REQUIRE(app.signal_restart());
-  REQUIRE(app.err_contains("restart failed", 20s));
-  CHECK(app.err_contains("was not ready within 300 ms; stopped it"));
-  CHECK(app.pid_file_pid() == old);
-  RawClient c(app.port());
-  REQUIRE(c.send(get("/")));
-  auto r = c.read_response();
-  REQUIRE(r);
-  CHECK(r->status == 200);
+  restart_fails(app, old, "was not ready within 300 ms; stopped it");
 }
