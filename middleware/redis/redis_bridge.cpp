@@ -13,10 +13,12 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <memory>
 #include <pthread.h>
 #include <stdexcept>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace lithe::mw {
 
@@ -41,6 +43,23 @@ std::string_view view(const redisReply* r) {
   return r && r->type == REDIS_REPLY_STRING ? std::string_view(r->str, r->len) : std::string_view();
 }
 
+/// An SSE event that needs an id: INCR of the topic's counter and the PUBLISH with that id in
+/// one script, so that Redis hands out ids in the order subscribers receive them (a client's
+/// Last-Event-ID then means "everything before this", on every process).
+Reply publish_with_id(redisContext* c, const std::string& key, const std::string& channel,
+                      const HubMessage& m) {
+  static constexpr std::string_view script =
+      "local id = redis.call('INCR', KEYS[1]) "
+      "redis.call('PUBLISH', KEYS[2], ARGV[1] .. tostring(id) .. ARGV[2]) return id";
+  // RedisBridge::encode's header with the id in its place: "\0e" ID " " EVENT "\n" DATA.
+  std::string head("\0e", 2), tail = " " + m.event + "\n" + m.data;
+  const char* argv[] = {"EVAL",         script.data(), "2",        key.data(),
+                        channel.data(), head.data(),   tail.data()};
+  const std::size_t len[] = {4,           script.size(), 1, key.size(), channel.size(),
+                             head.size(), tail.size()};
+  return Reply(static_cast<redisReply*>(redisCommandArgv(c, 7, argv, len)));
+}
+
 /// What a queued message holds in memory, as RedisOptions::max_queued_bytes counts it.
 std::size_t footprint(const HubMessage& m) {
   return m.topic.size() + m.data.size() + m.event.size() + m.frame.size();
@@ -48,12 +67,15 @@ std::size_t footprint(const HubMessage& m) {
 
 } // namespace
 
-RedisBridge::RedisBridge(Hub& hub, RedisOptions options) : hub_(hub), opts_(std::move(options)) {
+RedisBridge::RedisBridge(Hub& hub, RedisOptions options)
+    : hub_(hub), opts_(std::move(options)),
+      sync_topic_("\x01sync:" + std::to_string(::getpid()) + ":" +
+                  std::to_string(reinterpret_cast<std::uintptr_t>(this))) {
   if (!parse_redis_url(opts_.url, host_, port_))
     throw std::invalid_argument("RedisBridge: the url must be redis://host[:port] or "
                                 "unix:/path, not \"" +
                                 opts_.url + "\"");
-  hub_.set_relay([this](HubMessage&& m) { return enqueue(std::move(m)); });
+  hub_.set_relay([this](HubMessage&& m) { return enqueue(std::move(m)); }, true);
   // hiredis writes with write(2): a connection Redis dropped would raise SIGPIPE. Blocked in
   // the bridge's threads (they inherit this mask), the write fails with EPIPE instead.
   sigset_t pipe, old;
@@ -93,6 +115,18 @@ RedisStats RedisBridge::stats() const noexcept {
   s.queued = queue_.size() + in_flight_;
   s.queued_bytes = queued_bytes_;
   return s;
+}
+
+bool RedisBridge::sync(std::chrono::milliseconds timeout) {
+  std::uint64_t mine;
+  {
+    std::lock_guard lock(mu_);
+    mine = ++syncs_asked_;
+  }
+  if (!enqueue(HubMessage{.topic = sync_topic_, .data = std::to_string(mine)})) return false;
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return syncs_seen_ >= mine || stopping_; }) &&
+         syncs_seen_ >= mine;
 }
 
 bool RedisBridge::enqueue(HubMessage&& m) {
@@ -168,7 +202,8 @@ void RedisBridge::publisher() {
     in_flight_ = 1;
     lock.unlock();
     std::string channel = opts_.prefix + m.topic;
-    Reply r = command(c.get(), "PUBLISH %b %b", channel, encode(m));
+    Reply r = m.assign_id ? publish_with_id(c.get(), opts_.prefix + "id:" + m.topic, channel, m)
+                          : command(c.get(), "PUBLISH %b %b", channel, encode(m));
     lock.lock();
     in_flight_ = 0;
     if (r && r->type != REDIS_REPLY_ERROR) {
@@ -177,6 +212,11 @@ void RedisBridge::publisher() {
       continue;
     }
     if (r) log_error("RedisBridge: PUBLISH failed: " + std::string(r->str, r->len));
+    if (r && m.assign_id) { // a script Redis refuses (no EVAL allowed?) would fail forever
+      queued_bytes_ -= footprint(m);
+      dropped_.fetch_add(1);
+      continue;
+    }
     queue_.push_front(std::move(m)); // sent again on the next connection
     c.reset();
     publishing_ = false;
@@ -217,6 +257,15 @@ void RedisBridge::subscriber() {
           continue;
         std::string_view channel = view(msg->element[2]);
         if (!channel.starts_with(opts_.prefix)) continue;
+        if (channel.substr(opts_.prefix.size()) == sync_topic_) { // sync()'s marker is back
+          auto n = parse_u64(view(msg->element[3]));
+          {
+            std::lock_guard lock(mu_);
+            if (n && *n > syncs_seen_) syncs_seen_ = *n;
+          }
+          cv_.notify_all();
+          continue;
+        }
         received_.fetch_add(1);
         hub_.deliver(
             decode(std::string(channel.substr(opts_.prefix.size())), view(msg->element[3])));

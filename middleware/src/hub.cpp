@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
 #include <unordered_map>
 
 namespace lithe::mw {
@@ -88,20 +89,49 @@ void Hub::unsubscribe(Subscription s) {
 }
 
 std::size_t Hub::publish(std::string topic, std::string data, bool binary) {
-  return publish(std::move(topic), std::move(data), binary, {}, 0);
+  return publish(std::move(topic), std::move(data), binary, {}, 0, false);
 }
 
 std::size_t Hub::publish(std::string topic, std::string data, std::string event, std::uint64_t id) {
-  return publish(std::move(topic), std::move(data), false, std::move(event), id);
+  return publish(std::move(topic), std::move(data), false, std::move(event), id, true);
 }
 
-void Hub::set_relay(Relay relay) {
+void Hub::set_relay(Relay relay, bool assigns_ids) {
   std::lock_guard lock(mu_);
   relay_ = relay ? std::make_shared<const Relay>(std::move(relay)) : nullptr;
+  relay_assigns_ids_ = relay_ && assigns_ids;
+}
+
+bool Hub::relay_assigns_ids() const {
+  std::lock_guard lock(mu_);
+  return relay_assigns_ids_;
+}
+
+std::uint64_t Hub::add_tap(std::string topic, Tap tap) {
+  std::lock_guard lock(mu_);
+  std::uint64_t id = next_id_++;
+  taps_.push_back({id, std::move(topic), std::make_shared<const Tap>(std::move(tap))});
+  return id;
+}
+
+void Hub::remove_tap(std::uint64_t id) {
+  // A delivery on another thread may still be calling it: wait for none to be (a tap is short).
+  std::shared_ptr<const Tap> last;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = taps_.begin(); it != taps_.end(); ++it)
+      if (it->id == id) {
+        last = std::move(it->tap);
+        taps_.erase(it);
+        break;
+      }
+  }
+  while (last && last.use_count() > 1)
+    std::this_thread::yield();
 }
 
 std::size_t Hub::publish(std::string topic, std::string data, bool binary, std::string event,
-                         std::uint64_t id) {
+                         std::uint64_t id, bool sse) {
   HubMessage m{.topic = std::move(topic),
                .data = std::move(data),
                .binary = binary,
@@ -112,6 +142,7 @@ std::size_t Hub::publish(std::string topic, std::string data, bool binary, std::
   {
     std::lock_guard lock(mu_);
     relay = relay_;
+    m.assign_id = sse && id == 0 && relay_assigns_ids_;
   }
   if (relay) return (*relay)(std::move(m)) ? 1 : 0;
   return deliver(std::move(m));
@@ -122,11 +153,17 @@ std::size_t Hub::deliver(HubMessage&& m) {
   msg->frame.clear();
   ws::encode_frame(msg->frame, msg->binary ? ws::binary : ws::text, msg->data);
   std::vector<std::shared_ptr<Shard>> targets;
+  std::vector<std::shared_ptr<const Tap>> taps;
   {
     std::lock_guard lock(mu_);
     for (auto& s : shards_)
       if (s->counts.count(msg->topic)) targets.push_back(s);
+    for (const TapEntry& t : taps_)
+      if (t.topic == msg->topic) taps.push_back(t.tap);
   }
+  for (const auto& tap : taps)
+    (*tap)(*msg);
+  taps.clear();
   std::size_t posted = 0;
   for (auto& shard : targets) {
     bool ok = shard->home.post([this, shard, msg] {

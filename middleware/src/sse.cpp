@@ -2,6 +2,8 @@
 // hub, heartbeats, and the slow-client policy, each stream on its connection's loop.
 #include <lithe/mw/sse.hpp>
 
+#include <algorithm>
+
 namespace lithe::mw {
 
 std::string format_sse(const SseEvent& e) {
@@ -40,9 +42,27 @@ bool send_event(const DeferrableBody& out, const SseEvent& event, std::size_t ma
 }
 
 EventChannel::EventChannel(Hub& hub, std::string topic, std::size_t history)
-    : hub_(hub), topic_(std::move(topic)), history_(history) {}
+    : hub_(hub), topic_(std::move(topic)), history_(history) {
+  // Relayed events come back in the relay's order (Redis's), each with its id: kept as they
+  // arrive, before any subscriber sees them, so replay and live delivery meet without a gap.
+  tap_ = hub_.add_tap(topic_, [this](const HubMessage& m) {
+    if (m.id == 0 || !hub_.relay_assigns_ids()) return; // publish() kept it
+    std::lock_guard lock(mu_);
+    kept_.push_back({m.id, m.event, m.data});
+    if (kept_.size() > history_) kept_.pop_front();
+    last_id_ = std::max(last_id_, m.id);
+  });
+}
+
+EventChannel::~EventChannel() {
+  hub_.remove_tap(tap_);
+}
 
 std::uint64_t EventChannel::publish(std::string event, std::string data) {
+  if (hub_.relay_assigns_ids()) {
+    hub_.publish(topic_, std::move(data), std::move(event), 0);
+    return 0;
+  }
   std::uint64_t id;
   {
     std::lock_guard lock(mu_);
@@ -87,12 +107,17 @@ void EventChannel::start(DeferrableBody out, std::shared_ptr<const SseOptions> o
   });
   {
     std::lock_guard lock(mu_);
+    // Live events up to the client's Last-Event-ID are ones it has: skipped too (one on its way
+    // from Redis as the client reconnects would come twice), when the id is of this sequence:
+    // Redis's, shared by every process, or one this channel has reached (a process that
+    // started afresh counts from 1 again, and its events must not be skipped).
+    if (after && (hub_.relay_assigns_ids() || *after <= last_id_)) *replayed = *after;
     if (after)
       for (const Kept& k : kept_)
         if (k.id > *after) {
           std::string id = std::to_string(k.id);
           first += format_sse({.event = k.event, .data = k.data, .id = id});
-          *replayed = k.id;
+          *replayed = std::max(*replayed, k.id);
         }
   }
   out.write(std::move(first));

@@ -6,6 +6,8 @@
 #include <lithe/server.hpp>
 #include <lithe/systemd.hpp>
 
+#include "restart.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
@@ -115,6 +117,14 @@ WorkerStats Server::stats() const {
   return backend_ ? backend_->stats() : WorkerStats{};
 }
 
+std::vector<int> Server::listen_sockets() const {
+  return backend_ ? backend_->listen_sockets() : std::vector<int>{};
+}
+
+void Server::handed_over() noexcept {
+  if (backend_) backend_->handed_over();
+}
+
 // ---- The command line
 
 namespace {
@@ -210,6 +220,9 @@ std::string usage(const Program& p) {
   flag("--log off|common|json", "request log on stdout (default off)");
   flag("--metrics PATH", "Prometheus metrics at PATH, e.g. /metrics (default off)");
   flag("--health on|off", "/healthz (live) and /readyz (503 while stopping) (default off)");
+  flag("--pid-file PATH", "write the pid there (a restart rewrites it with the new one's)");
+  flag("--restart-timeout TIME",
+       "at a restart (SIGUSR2), the wait for the new process to listen (default 30s)");
   const ServerOptions& d = p.defaults;
   const HttpOptions& h = d.http;
   flag("--max-connections N",
@@ -355,6 +368,15 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
         cl.metrics_path = value;
       else
         fail("--metrics must be a path such as /metrics, not '" + std::string(value) + "'");
+    } else if (name == "pid-file") {
+      if (value.empty())
+        fail("--pid-file needs a path");
+      else
+        cl.pid_file = value;
+    } else if (name == "restart-timeout") {
+      if (!parse_duration(value, cl.restart_timeout))
+        fail("--restart-timeout must be a time such as 500ms, 20s or 2m, not '" +
+             std::string(value) + "'");
     } else if (name == "health") {
       if (value == "on" || value == "off")
         cl.health = value == "on";
@@ -473,28 +495,27 @@ int run(const Program& program, int argc, char** argv,
 
   // Signals go to this thread only: block them before the workers start (they inherit the
   // mask), then wait for one here.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // Socket activation: systemd (or systemd-socket-activate) opened the listener for us.
-  std::vector<int> activated = systemd::listen_fds();
-  if (!activated.empty()) {
-    cl.server.listen.listen_fd = activated[0];
-    for (std::size_t i = 1; i < activated.size(); ++i) {
-      std::cerr << program.name << ": systemd passed " << activated.size()
-                << " sockets; serving the first, closing fd " << activated[i] << "\n";
-      ::close(activated[i]);
-    }
-  }
+  // Sockets already listening: from systemd's socket activation, or from the process before
+  // this one at a restart (which also passed a pipe to say "ready" on). One protocol for both.
+  const std::string exe = restart::executable_path();
+  const std::vector<std::string> args(argv, argv + argc);
+  const int ready_fd = restart::take_ready_fd();
+  cl.server.listen.listen_fds = systemd::listen_fds();
+  const bool inherited = !cl.server.listen.listen_fds.empty();
   Server server(std::move(app), cl.server);
   if (cl.metrics) cl.metrics->set_server_stats([&server] { return server.stats(); });
   if (std::error_code ec = server.start()) {
     std::cerr << program.name << ": cannot listen on "
-              << (cl.server.listen.unix_path.empty()
+              << (inherited ? std::string("the sockets handed over")
+                  : cl.server.listen.unix_path.empty()
                       ? cl.server.listen.host + ":" + std::to_string(cl.server.listen.port)
                       : "unix:" + cl.server.listen.unix_path)
               << " with the " << cl.server.backend << " backend: " << server.error_message()
@@ -503,32 +524,80 @@ int run(const Program& program, int argc, char** argv,
   }
   const ListenConfig& l = cl.server.listen;
   std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
-  std::string where = l.listen_fd >= 0      ? socket_name(l.listen_fd) + " (from systemd)"
-                      : l.unix_path.empty() ? host + ":" + std::to_string(server.port())
-                                            : "unix:" + l.unix_path;
+  std::string where;
+  if (inherited) {
+    where = socket_name(l.listen_fds[0]);
+    if (l.listen_fds.size() > 1)
+      where += " and " + std::to_string(l.listen_fds.size() - 1) + " more socket" +
+               (l.listen_fds.size() > 2 ? "s" : "");
+    where += ready_fd >= 0 ? " (from pid " + std::to_string(::getppid()) + ")" : " (from systemd)";
+  } else {
+    where =
+        l.unix_path.empty() ? host + ":" + std::to_string(server.port()) : "unix:" + l.unix_path;
+  }
+  // Every handed-over socket has a worker of its own (ListenConfig::listen_fds).
+  const int threads = std::max(l.threads, static_cast<int>(l.listen_fds.size()));
   std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
-            << " (" << cl.server.backend << ", " << l.threads
-            << (l.threads == 1 ? " thread" : " threads")
+            << " (" << cl.server.backend << ", " << threads
+            << (threads == 1 ? " thread" : " threads")
             << (server.tls() ? "; " + server.tls()->describe() : std::string()) << ")" << std::endl;
 
+  if (!cl.pid_file.empty())
+    if (std::string error = restart::write_pid_file(cl.pid_file); !error.empty())
+      std::cerr << program.name << ": --pid-file: " << error << std::endl;
   systemd::notify("READY=1\nMAINPID=" + std::to_string(::getpid()) + "\nSTATUS=listening on " +
                   where);
+  // The process that started this one drains and exits once it reads this.
+  restart::signal_ready(ready_fd);
+
   // The watchdog: WATCHDOG=1 at half the interval, only while every worker's loop answers.
   const auto watchdog = systemd::watchdog_interval();
+  auto pet_watchdog = [&server, watchdog] {
+    if (server.responsive(std::chrono::duration_cast<Millis>(watchdog / 4)))
+      systemd::notify("WATCHDOG=1");
+  };
   int sig = 0;
+  pid_t successor = -1; // the process a restart handed the sockets to
   for (;;) {
     if (watchdog.count() > 0) {
       auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(watchdog / 2);
       timespec ts{static_cast<time_t>(half.count() / 1'000'000'000),
                   static_cast<long>(half.count() % 1'000'000'000)};
-      sig = sigtimedwait(&stop_signals, nullptr, &ts);
+      sig = sigtimedwait(&signals, nullptr, &ts);
       if (sig < 0) {
-        if (server.responsive(std::chrono::duration_cast<Millis>(watchdog / 4)))
-          systemd::notify("WATCHDOG=1");
+        pet_watchdog();
         continue;
       }
     } else {
-      sigwait(&stop_signals, &sig);
+      sigwait(&signals, &sig);
+    }
+    if (sig == SIGUSR2) {
+      // A restart: the new process takes the same sockets (nothing in their queues is lost);
+      // this one keeps serving until the new one listens, and goes on serving if it does not.
+      std::cerr << program.name << " restarting on SIGUSR2: starting " << exe << std::endl;
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      systemd::notify("RELOADING=1\nMONOTONIC_USEC=" +
+                      std::to_string(now.tv_sec * 1'000'000LL + now.tv_nsec / 1000));
+      restart::Outcome o = restart::start_new_process(
+          exe, args, server.listen_sockets(), cl.restart_timeout,
+          watchdog.count() > 0 ? std::function<void()>(pet_watchdog) : std::function<void()>(),
+          watchdog.count() > 0 ? std::chrono::duration_cast<Millis>(watchdog / 2) : Millis(1000));
+      if (o.error.empty()) {
+        successor = o.pid;
+        server.handed_over();
+        // systemd follows the new process (accepted from us, the main pid, whatever
+        // NotifyAccess says), and does not hear our STOPPING.
+        systemd::notify("MAINPID=" + std::to_string(o.pid) + "\nREADY=1");
+        if (program.before_drain) program.before_drain();
+        break;
+      }
+      std::cerr << program.name << ": restart failed, this process (pid " << ::getpid()
+                << ") goes on serving: the new process"
+                << (o.pid > 0 ? " (pid " + std::to_string(o.pid) + ")" : std::string()) << " "
+                << o.error << std::endl;
+      systemd::notify("READY=1\nSTATUS=restart failed: " + o.error);
+      continue;
     }
     if (sig != SIGHUP) break;
     // SIGHUP: new certificates for new handshakes; open connections are not touched.
@@ -542,15 +611,19 @@ int run(const Program& program, int argc, char** argv,
                 << std::endl;
     systemd::notify("READY=1");
   }
-  systemd::notify("STOPPING=1");
+  if (successor < 0) systemd::notify("STOPPING=1");
   draining->store(true, std::memory_order_release); // /readyz answers 503 from now on
   WorkerStats before = server.stats();
-  std::cerr << program.name << " stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": "
-            << before.connections << " connections open, " << before.awaiting
+  std::cerr << program.name << " stopping "
+            << (successor > 0   ? "after handing over to pid " + std::to_string(successor)
+                : sig == SIGINT ? std::string("on SIGINT")
+                                : std::string("on SIGTERM"))
+            << ": " << before.connections << " connections open, " << before.awaiting
             << " requests awaiting, " << before.bodies << " bodies and " << before.sockets
             << " sockets open" << std::endl;
   server.stop();
   mw::flush_logs(); // the request log's last lines, before the process ends
+  if (!cl.pid_file.empty() && successor < 0) restart::remove_pid_file(cl.pid_file);
   WorkerStats after = server.stats();
   std::cerr << program.name << " stopped: " << after.requests
             << " requests served; left alive: " << after.exchanges << " exchanges, " << after.bodies

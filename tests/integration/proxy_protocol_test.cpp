@@ -3,12 +3,12 @@
 // (curl bound to 127.0.0.3), over HTTP and over TLS passed through in TCP mode; a connection
 // without the header is closed.
 #include "support/backends.hpp"
+#include "support/haproxy.hpp"
 #include "support/net_client.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,37 +17,15 @@ using namespace lithe::test;
 
 namespace {
 
-/// haproxy in the foreground on a port of its own, forwarding to lithe with a PROXY header.
-class HaProxy {
-public:
-  HaProxy(std::string_view mode, std::string_view send_proxy, std::uint16_t backend_port)
-      : port_(free_port()), dir_(make_dir()) {
-    std::ofstream(dir_ + "/haproxy.cfg")
-        << "global\n  maxconn 256\n"
-        << "defaults\n  mode " << mode
-        << "\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
-        << "frontend f\n  bind 127.0.0.1:" << port_ << "\n  default_backend b\n"
-        << "backend b\n  server lithe 127.0.0.1:" << backend_port << " " << send_proxy << "\n";
-    daemon_ = std::make_unique<Daemon>(
-        std::vector<std::string>{"haproxy", "-db", "-q", "-f", dir_ + "/haproxy.cfg"});
-    REQUIRE(accepting(port_));
-  }
-  ~HaProxy() {
-    daemon_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::uint16_t port() const noexcept { return port_; }
-
-private:
-  static std::string make_dir() {
-    char tmpl[] = "/tmp/lithe-haproxy.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    return tmpl;
-  }
-  std::uint16_t port_;
-  std::string dir_;
-  std::unique_ptr<Daemon> daemon_;
-};
+/// haproxy forwarding to lithe with a PROXY header (`send_proxy`), in `mode` (http or tcp).
+std::string proxy_config(std::string_view mode, std::string_view send_proxy,
+                         std::uint16_t backend_port, std::uint16_t port) {
+  return "global\n  maxconn 256\ndefaults\n  mode " + std::string(mode) +
+         "\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n"
+         "frontend f\n  bind 127.0.0.1:" +
+         std::to_string(port) + "\n  default_backend b\nbackend b\n  server lithe 127.0.0.1:" +
+         std::to_string(backend_port) + " " + std::string(send_proxy) + "\n";
+}
 
 App who_app() {
   return [](Env& env) -> Response {
@@ -70,7 +48,7 @@ TEMPLATE_TEST_CASE("Behind haproxy's send-proxy and send-proxy-v2 REMOTE_ADDR is
   TestServer s(TestType::name, who_app(), proxied());
   for (const char* send : {"send-proxy", "send-proxy-v2"}) {
     INFO(send);
-    HaProxy h("http", send, s.port());
+    HaProxy h([&](std::uint16_t p) { return proxy_config("http", send, s.port(), p); });
     auto r = run_process({"curl", "-sS", "--max-time", "10", "--interface", "127.0.0.3",
                           "http://127.0.0.1:" + std::to_string(h.port()) + "/"});
     CHECK(r.exit_code == 0);
@@ -90,7 +68,7 @@ TEMPLATE_TEST_CASE("haproxy in TCP mode with send-proxy-v2 before TLS: HTTPS, an
   o.tls.certificates = {{.cert_file = dir + "/cert.pem", .key_file = dir + "/key.pem"}};
   {
     TestServer s(TestType::name, who_app(), o);
-    HaProxy h("tcp", "send-proxy-v2", s.port());
+    HaProxy h([&](std::uint16_t p) { return proxy_config("tcp", "send-proxy-v2", s.port(), p); });
     auto r = run_process({"curl", "-sS", "--max-time", "10", "--interface", "127.0.0.3", "--cacert",
                           dir + "/ca.pem", "https://127.0.0.1:" + std::to_string(h.port()) + "/"});
     CHECK(r.exit_code == 0);

@@ -3,9 +3,9 @@
 // redis-cli PUBLISH arrives as text, a Redis restart loses nothing queued meanwhile, and the
 // queue meanwhile is bounded in messages and in bytes.
 #include "../../apps/broadcast/app.hpp"
-#include "redis_server.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
+#include "support/redis_server.hpp"
 
 #include <lithe/mw/redis_bridge.hpp>
 

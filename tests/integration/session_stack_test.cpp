@@ -3,7 +3,7 @@
 // form post without the token is refused; the burst ends in 429. Then the Redis session store
 // and rate store against a real redis-server this test starts, stopped mid-test: 503 for the
 // sessions, fail-open (or 503) for the rate limit, never a hang.
-#include "redis_server.hpp"
+#include "support/redis_server.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
 

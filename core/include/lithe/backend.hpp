@@ -24,10 +24,12 @@ struct ListenConfig {
   /// `unix_mode` and is removed at stop. SERVER_PORT is then the Host header's port, else 80.
   std::string unix_path;
   unsigned unix_mode = 0660;
-  /// A socket already listening (systemd's socket activation hands one over, SD_LISTEN_FDS):
-  /// the workers accept from it, and host, port and unix_path are not used. Not closed by
-  /// the backend's caller; the backend owns it from start().
-  int listen_fd = -1;
+  /// Sockets already listening, handed over by systemd's socket activation or by the process
+  /// before this one at a restart (SD_LISTEN_FDS, docs/deploy.md): host, port and unix_path
+  /// are not used. Every socket gets a worker accepting from it, so the workers are at least
+  /// as many as the sockets (one left unaccepted would lose its queue); more threads than
+  /// sockets share them. The backend owns them from start().
+  std::vector<int> listen_fds;
   int threads = 1;
   int backlog = 4096;
   /// Open connections at most per worker; at the limit a worker stops accepting (the kernel's
@@ -61,6 +63,12 @@ public:
   /// True when every worker's loop ran a task posted to it within `within` (a watchdog's
   /// question: a loop stuck in a callback does not answer).
   virtual bool responsive(std::chrono::milliseconds within) const = 0;
+  /// The distinct listening sockets (one per SO_REUSEPORT worker, or the one they share),
+  /// close-on-exec, owned by the backend until stop() begins: what a restart hands over.
+  virtual std::vector<int> listen_sockets() const { return {}; }
+  /// The listening sockets now serve a new process too (a restart handed them over): at stop
+  /// this process closes its descriptors but leaves a unix socket's file in place.
+  virtual void handed_over() noexcept {}
 };
 
 struct BackendInfo {

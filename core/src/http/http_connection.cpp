@@ -849,10 +849,16 @@ void HttpConnection::on_stop() {
   keep_alive_ = false;
   switch (phase_) {
   case Phase::idle:
-    if (out_ && !out_->empty())
+    if (out_ && !out_->empty()) {
       phase_ = Phase::closing;
-    else
-      close_now(CloseReason::server_stopping);
+    } else if (in_ && !in_->empty()) {
+      ctx_.schedule_flush(this); // a request already here is answered, with Connection: close
+    } else {
+      // Closing a kept-alive connection now would race a request the client may be sending
+      // (it would see the close instead of an answer). A request that comes within the drain
+      // wait is answered with Connection: close; a connection still quiet then is closed.
+      ctx_.arm(read_timer(), Timeout::drain);
+    }
     break;
   case Phase::serving:
     // An open-ended stream (chunked, no length) has no natural end: end it cleanly now.
@@ -895,6 +901,9 @@ void HttpConnection::on_timeout(Timeout which) {
     break;
   case Timeout::send:
     close_now(CloseReason::timeout);
+    break;
+  case Timeout::drain:
+    if (phase_ == Phase::idle) close_now(CloseReason::server_stopping);
     break;
   case Timeout::linger:
     close_now(CloseReason::done);

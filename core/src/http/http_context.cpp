@@ -34,8 +34,13 @@ HttpContext::HttpContext(Loop& loop, const ListenInfo& listen, App app, HttpOpti
   durations_[index(Timeout::idle)] = ms(opts_.idle_timeout);
   durations_[index(Timeout::linger)] = 2000;
   durations_[index(Timeout::send)] = ms(opts_.send_timeout);
-  // Sweep often enough for the shortest timeout to fire within a quarter of itself.
-  std::uint32_t shortest = *std::min_element(durations_ + 1, durations_ + index(Timeout::count));
+  // At a stop, an idle keep-alive connection waits this long for a request already on its
+  // way (answered with Connection: close) before it is closed: closing it at once would race
+  // a client that sends just then (HttpConnection::on_stop).
+  durations_[index(Timeout::drain)] = 1000;
+  // Sweep often enough for the shortest timeout to fire within a quarter of itself (the drain
+  // wait, which only a stop arms, is left out: it may fire up to a sweep late).
+  std::uint32_t shortest = *std::min_element(durations_ + 1, durations_ + index(Timeout::drain));
   auto period = Millis(std::clamp<std::uint32_t>(shortest / 4, 10, 1000));
   sweep_timer_ = loop_.add_periodic_timer(period, [this] { sweep(); });
   date_line();

@@ -18,10 +18,10 @@ struct TimeoutNode : detail::ListHook<> {
 };
 
 /// The purposes. The input side has one at a time, by phase (the request's head, its body,
-/// the keep-alive wait, the lingering close): a ReadTimeout, a base of the connection. The
-/// output side's runs beside it while output is queued (no progress in writing it): a
-/// SendTimeout, kept with the output queue, so an idle connection does not carry it.
-enum class Timeout : std::uint8_t { none = 0, head, body, idle, linger, send, count };
+/// the keep-alive wait, the lingering close, the keep-alive wait left at a stop): a ReadTimeout, a
+/// base of the connection. The output side's runs beside it while output is queued (no progress in
+/// writing it): a SendTimeout, kept with the output queue, so an idle connection does not carry it.
+enum class Timeout : std::uint8_t { none = 0, head, body, idle, linger, send, drain, count };
 
 struct ReadTimeout : TimeoutNode {};
 struct SendTimeout : TimeoutNode {

@@ -66,6 +66,10 @@ public:
   const ServerOptions& options() const noexcept { return options_; }
   /// The pool behind Loop::defer (after start).
   ThreadPool* thread_pool() const noexcept { return pool_.get(); }
+  /// The listening sockets a restart hands to the new process (after start; owned here).
+  std::vector<int> listen_sockets() const;
+  /// They were handed over: the stop that follows leaves a unix socket's file in place.
+  void handed_over() noexcept;
 
 private:
   App app_;
@@ -85,6 +89,9 @@ struct CommandLine {
   std::string log = "off";  // off | common | json
   std::string metrics_path; // --metrics PATH: Prometheus text there (docs/metrics.md)
   bool health = false;      // --health on: /healthz and /readyz
+  std::string pid_file;     // --pid-file PATH: this process's pid, rewritten by a restart
+  /// --restart-timeout: how long a restart (SIGUSR2) waits for the new process to listen.
+  std::chrono::milliseconds restart_timeout{30'000};
   /// With --metrics, what records (made before the app, so the app may add its own sources).
   std::shared_ptr<mw::Metrics> metrics;
   std::map<std::string, std::string> extra; // the app's own flags
@@ -107,12 +114,18 @@ struct Program {
   std::string description; // one line for --help
   ServerOptions defaults;
   std::vector<ExtraFlag> extra_flags;
+  /// After a restart handed the sockets to the new process (which listens by then), before
+  /// this one drains: an app fed by a broker lets what is on its way arrive first, so streams
+  /// that end now miss nothing the new process cannot replay (RedisBridge::sync).
+  std::function<void()> before_drain;
 };
 
 /// The whole program: parse the flags, build the app (with the chosen logger around it),
 /// start, print "NAME listening on http://HOST:PORT (BACKEND, N threads)", wait for SIGTERM
 /// or SIGINT, stop gracefully and return 0 (1 if it could not start, 2 for bad flags). SIGHUP
-/// reloads the TLS certificates.
+/// reloads the TLS certificates. SIGUSR2 restarts without dropping a connection: a new copy of
+/// the program takes the listening sockets, and once it listens this one drains and exits 0
+/// (docs/deploy.md).
 int run(const Program& program, int argc, char** argv,
         const std::function<App(const CommandLine&)>& make_app);
 int run(const Program& program, int argc, char** argv, App app);

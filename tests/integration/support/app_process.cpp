@@ -3,12 +3,15 @@
 
 #include "dev_certs.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <fstream>
 #include <iterator>
+#include <poll.h>
 #include <spawn.h>
 #include <stdexcept>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -25,6 +28,7 @@ std::string slurp(const std::string& path) {
 } // namespace
 
 std::string app_path(std::string_view name) {
+  if (name.find('/') != std::string_view::npos) return std::string(name);
   return std::string(LITHE_APP_DIR) + "/lithe-" + std::string(name);
 }
 
@@ -108,6 +112,73 @@ int AppProcess::stop() {
   }
   pid_ = -1;
   return exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int AppProcess::wait_exit(std::chrono::milliseconds within) {
+  if (pid_ <= 0) return exit_code_;
+  if (!wait_gone(pid_, within)) return -2;
+  int status = 0;
+  ::waitpid(pid_, &status, 0); // it has ended: this reaps it at once
+  pid_ = -1;
+  return exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool wait_gone(pid_t pid, std::chrono::milliseconds within) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH; // gone (and reaped) already
+  pollfd p{fd, POLLIN, 0};
+  bool gone = ::poll(&p, 1, static_cast<int>(within.count())) == 1;
+  ::close(fd);
+  return gone;
+}
+
+RestartingApp::RestartingApp(std::string_view name, std::string_view backend,
+                             std::vector<std::string> flags)
+    : pid_file_(scratch_dir() + "/app.pid") {
+  flags.push_back("--pid-file");
+  flags.push_back(pid_file_);
+  first_ = std::make_unique<AppProcess>(name, backend, std::move(flags));
+  pid_ = first_->pid();
+}
+
+RestartingApp::~RestartingApp() {
+  if (pid_ > 0 && pid_ != first_->pid()) {
+    ::kill(pid_, SIGTERM);
+    if (!wait_gone(pid_, 10s)) {
+      ::kill(pid_, SIGKILL);
+      wait_gone(pid_, 5s);
+    }
+  }
+}
+
+pid_t RestartingApp::pid_file_pid() const {
+  std::ifstream f(pid_file_);
+  long pid = 0;
+  return f >> pid ? static_cast<pid_t>(pid) : 0;
+}
+
+bool RestartingApp::signal_restart() {
+  return ::kill(pid_, SIGUSR2) == 0;
+}
+
+pid_t RestartingApp::await_restart(std::chrono::milliseconds within) {
+  const pid_t old = pid_;
+  auto until = std::chrono::steady_clock::now() + within;
+  pid_t now = 0;
+  for (;;) {
+    now = pid_file_pid();
+    if (now > 0 && now != old) break;
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(10ms); // polling the pid file, bounded
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  if (old == first_->pid()) {
+    if (first_->wait_exit(left) != 0) return -1;
+  } else if (!wait_gone(old, left)) {
+    return -1;
+  }
+  return pid_ = now;
 }
 
 } // namespace lithe::test

@@ -10,6 +10,7 @@
 #include <lithe/backend.hpp>
 #include <lithe/detail/net.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fcntl.h>
@@ -72,16 +73,26 @@ public:
     int threads = config.threads < 1 ? 1 : config.threads;
     std::uint16_t port = config.port;
     std::vector<int> fds;
-    if (config.listen_fd >= 0) {
-      // Handed over (socket activation): systemd gives it blocking; the loops need it not.
-      int fd = config.listen_fd;
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-      fds.push_back(fd);
-      for (int i = 1; i < threads; ++i)
-        fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-      port = local_port(fd);
+    std::size_t distinct = 0; // the first `distinct` of fds are different sockets
+    if (!config.listen_fds.empty()) {
+      // Handed over (socket activation, a restart): systemd gives them blocking; the loops
+      // need them not. A SO_REUSEPORT socket nobody accepts from keeps its queue to itself, and
+      // closing it resets that queue: so each one gets a worker, whatever `threads` says, and
+      // more threads than sockets share them (as a unix socket is shared).
+      const auto& given = config.listen_fds;
+      for (int fd : given) {
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      }
+      const int n = std::max(threads, static_cast<int>(given.size()));
+      for (int i = 0; i < n; ++i)
+        fds.push_back(
+            i < static_cast<int>(given.size())
+                ? given[static_cast<std::size_t>(i)]
+                : ::fcntl(given[static_cast<std::size_t>(i) % given.size()], F_DUPFD_CLOEXEC, 0));
+      port = local_port(given[0]);
       if (port == 0) port = 80; // a unix socket
+      distinct = given.size();
     } else if (!config.unix_path.empty()) {
       // One socket for all: a unix socket has no SO_REUSEPORT spreading, so every worker
       // accepts from it (whoever is free first).
@@ -93,6 +104,7 @@ public:
         fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
       unix_path_ = config.unix_path;
       port = 80;
+      distinct = 1;
     }
     const bool shared = !fds.empty(); // one socket for every worker (above), or one each
     for (int i = 0; i < threads && !shared; ++i) {
@@ -106,7 +118,12 @@ public:
       if (port == 0) port = local_port(fd); // the others join the same port
       fds.push_back(fd);
     }
+    if (!shared) distinct = fds.size();
     port_ = port;
+    // What a restart hands over (listen_sockets()): our own descriptors of each socket, since
+    // a worker's may be closed (stop) or owned by its loop library.
+    for (std::size_t i = 0; i < distinct; ++i)
+      sockets_.push_back(::fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
     for (int fd : fds)
       workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}, config));
     for (auto& w : workers_)
@@ -119,13 +136,28 @@ public:
 
   void stop(Millis deadline) override {
     if (!started_) return;
-    if (!stopped_.exchange(true))
+    if (!stopped_.exchange(true)) {
+      {
+        // Ours first, so that once the workers close theirs nothing here holds the sockets
+        // open (new clients are refused, not left in a queue nobody reads).
+        std::lock_guard lock(unlink_mu_);
+        for (int fd : std::exchange(sockets_, {}))
+          ::close(fd);
+      }
       for (auto& w : workers_)
         w->post_stop(deadline);
+    }
     wait();
     std::lock_guard lock(unlink_mu_);
-    if (!unix_path_.empty()) ::unlink(std::exchange(unix_path_, {}).c_str());
+    if (!unix_path_.empty() && !handed_over_) ::unlink(std::exchange(unix_path_, {}).c_str());
   }
+
+  std::vector<int> listen_sockets() const override {
+    std::lock_guard lock(unlink_mu_);
+    return sockets_;
+  }
+
+  void handed_over() noexcept override { handed_over_ = true; }
 
   void wait() override {
     for (auto& w : workers_)
@@ -155,8 +187,10 @@ private:
   ServiceFactory factory_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint16_t port_ = 0;
-  std::string unix_path_; // ours to remove at the end
-  std::mutex unlink_mu_;
+  std::string unix_path_;    // ours to remove at the end, unless handed over
+  std::vector<int> sockets_; // listen_sockets(): closed when the stop begins
+  mutable std::mutex unlink_mu_;
+  std::atomic<bool> handed_over_{false};
   bool started_ = false;
   std::atomic<bool> stopped_{false};
 };

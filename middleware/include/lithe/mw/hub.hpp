@@ -22,6 +22,9 @@ struct HubMessage {
   std::string frame; // `data` as one encoded WebSocket frame, shared by every subscriber
   std::string event; // for Server-Sent Events subscribers: the event name and id
   std::uint64_t id = 0;
+  /// An SSE event published with id 0 through a relay that assigns ids (Hub::set_relay): the
+  /// relay gives it the next id of its topic.
+  bool assign_id = false;
 };
 
 struct Subscription {
@@ -49,7 +52,8 @@ public:
   /// From any thread. Returns the number of loops the message was posted to (with a relay:
   /// 1 when the relay took it, 0 when it dropped it).
   std::size_t publish(std::string topic, std::string data, bool binary = false);
-  /// The same with an SSE event name and id, which WebSocket subscribers ignore.
+  /// The same with an SSE event name and id, which WebSocket subscribers ignore. Id 0 through
+  /// a relay that assigns ids: the relay's next one.
   std::size_t publish(std::string topic, std::string data, std::string event, std::uint64_t id);
   /// Subscribers of `topic` on every loop (a snapshot).
   std::size_t subscribers(std::string_view topic) const;
@@ -58,7 +62,17 @@ public:
   /// which hands messages back through deliver() on every process). Called on the
   /// publishing thread; returns false when it dropped the message. Empty: publish delivers.
   using Relay = std::function<bool(HubMessage&&)>;
-  void set_relay(Relay relay);
+  /// `assigns_ids`: the relay gives an SSE event published with id 0 the next id of its topic,
+  /// one sequence for every process (RedisBridge), so EventChannel leaves the ids to it.
+  void set_relay(Relay relay, bool assigns_ids = false);
+  /// Whether the relay set now assigns ids (set_relay).
+  bool relay_assigns_ids() const;
+  /// Sees each message of `topic` delivered here (relayed ones included) on the delivering
+  /// thread, before any subscriber does: EventChannel keeps its history with it. Returns an id
+  /// for remove_tap; the tap is not called once that returned.
+  using Tap = std::function<void(const HubMessage&)>;
+  std::uint64_t add_tap(std::string topic, Tap tap);
+  void remove_tap(std::uint64_t id);
   /// Delivers to this hub's subscribers, bypassing the relay. From any thread; returns the
   /// number of loops the message was posted to.
   std::size_t deliver(HubMessage&& m);
@@ -67,11 +81,18 @@ public:
 
 private:
   std::size_t publish(std::string topic, std::string data, bool binary, std::string event,
-                      std::uint64_t id);
+                      std::uint64_t id, bool sse);
   std::shared_ptr<Shard> shard_for(Loop& loop);
   void drop_if_empty(const std::shared_ptr<Shard>& shard);
 
   std::shared_ptr<const Relay> relay_; // under mu_; read as a snapshot
+  bool relay_assigns_ids_ = false;     // under mu_
+  struct TapEntry {
+    std::uint64_t id;
+    std::string topic;
+    std::shared_ptr<const Tap> tap;
+  };
+  std::vector<TapEntry> taps_; // under mu_
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Shard>> shards_; // one per loop with subscribers
   std::uint64_t next_id_ = 1;                  // guarded by mu_

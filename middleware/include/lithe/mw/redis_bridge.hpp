@@ -2,7 +2,9 @@
 // one machine"). Once a bridge is attached, hub.publish() goes to Redis (PUBLISH) instead of
 // to the local subscribers, and what Redis sends back (PSUBSCRIBE) is delivered to the local
 // subscribers of every process, this one included, so each message reaches each subscriber
-// once, in the order Redis saw it. Link lithe::redis (hiredis).
+// once, in the order Redis saw it. An SSE event published with id 0 (EventChannel) gets its
+// id from Redis (a counter per topic, INCR and PUBLISH in one script), so ids and every
+// process's replay history agree (docs/deploy.md). Link lithe::redis (hiredis).
 #pragma once
 
 #include <lithe/mw/hub.hpp>
@@ -59,6 +61,11 @@ public:
   /// Waits (bounded) until connected(); for start-up and tests.
   bool wait_connected(std::chrono::milliseconds timeout);
   RedisStats stats() const noexcept;
+  /// Waits (bounded) until every message Redis took before this call has been handed to the
+  /// hub here: a marker goes through Redis to this process's own subscriber. At a restart the
+  /// old process calls it before its streams end (Program::before_drain), so what was
+  /// published before the new process subscribed reaches them. False at the deadline.
+  bool sync(std::chrono::milliseconds timeout);
 
   /// A message as it travels in a Redis channel: text as it is (so `redis-cli PUBLISH
   /// lithe:news hi` reaches subscribers of "news"); binary, SSE event/id, or text starting
@@ -86,6 +93,10 @@ private:
   bool subscribed_ = false;      // under mu_
   bool publishing_ = false;      // under mu_
   int sub_fd_ = -1;              // under mu_: shut down to wake the subscriber at stop
+
+  const std::string sync_topic_;  // sync()'s marker: a topic of this process alone
+  std::uint64_t syncs_asked_ = 0; // under mu_
+  std::uint64_t syncs_seen_ = 0;  // under mu_
 
   std::atomic<long> published_{0}, received_{0}, dropped_{0}, reconnects_{0};
   std::thread pub_thread_, sub_thread_;

@@ -58,7 +58,14 @@ struct SseOptions {
 class EventChannel {
 public:
   EventChannel(Hub& hub, std::string topic, std::size_t history = 100);
-  /// From any thread: assigns the next id, keeps the event in the history, delivers it.
+  ~EventChannel();
+  EventChannel(const EventChannel&) = delete;
+  EventChannel& operator=(const EventChannel&) = delete;
+  /// From any thread: assigns the next id, keeps the event in the history, delivers it; returns
+  /// the id. When the hub's relay assigns ids (RedisBridge: one sequence for every process),
+  /// the event goes to it with none and returns 0; the history keeps the events as they come
+  /// back, with their ids, from any process: so a client that reconnects to another process,
+  /// or to the one that replaced this at a restart, catches up by Last-Event-ID.
   std::uint64_t publish(std::string event, std::string data);
   /// An App serving this channel as text/event-stream: replays the events after the
   /// request's Last-Event-ID (when the history still holds it), then streams new ones.
@@ -78,6 +85,7 @@ private:
   std::mutex mu_;
   std::deque<Kept> kept_;
   std::uint64_t last_id_ = 0;
+  std::uint64_t tap_ = 0; // the hub's tap that keeps relayed events (Hub::add_tap)
 };
 
 } // namespace lithe::mw
