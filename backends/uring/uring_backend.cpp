@@ -133,6 +133,8 @@ private:
   bool recv_cancelled_ : 1 = false;
   bool send_busy_ : 1 = false; // a send (or a poll for room) is in the ring
   bool shut_pending_ : 1 = false;
+  bool single_ : 1 = true; // reading with one-shot receives (the first read, heavy senders)
+  bool heavy_ : 1 = false; // a read filled a buffer: one-shot receives for good
 };
 
 // The idle budget (docs/backends.md): with HttpConnection, malloc chunks of 96 + 144 bytes,
@@ -224,7 +226,10 @@ void UringConn::flush_soon() noexcept {
 
 void UringConn::arm_recv() noexcept {
   io_uring_sqe* s = worker().loop.sqe();
-  io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+  if (single_)
+    io_uring_prep_recv(s, fd_, nullptr, UringLoop::buffer_size, 0);
+  else
+    io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = UringLoop::buffer_group;
   io_uring_sqe_set_data64(s, UringLoop::tag(this, recv_op));
@@ -246,12 +251,29 @@ void UringConn::on_recv(int res, unsigned flags) {
     const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
     const char* data = worker().loop.buffer(id);
     if (!closed_) {
-      if (paused_) // in flight when reading paused: held, not lost
+      if (paused_) { // in flight when reading paused: held, not lost
         extra().held.append(data, static_cast<std::size_t>(res));
-      else
+      } else {
         handler->on_read(data, static_cast<std::size_t>(res)); // the engine copies what it keeps
+      }
     }
     worker().loop.give_back(id);
+    if (static_cast<unsigned>(res) == UringLoop::buffer_size) {
+      // A full buffer: a fast sender, whose multishot receive would read ahead as much as
+      // the socket holds in one turn (the kernel retries while bytes are there, and what
+      // comes after a pause must be held). From now on it is read one buffer per turn, as
+      // the epoll backend reads a heavy sender: a pause then holds one buffer at most.
+      if (!single_ && recv_armed_ && !recv_cancelled_) {
+        worker().loop.cancel(UringLoop::tag(this, recv_op));
+        recv_cancelled_ = true;
+      }
+      single_ = heavy_ = true;
+    } else if (single_ && !heavy_) {
+      // The first read was short: a light connection, read by one multishot receive from
+      // now on. (The first is one-shot: a connection that opens with a flood is heavy from
+      // its first buffer, before a multishot receive could read ahead its whole socket.)
+      single_ = false;
+    }
     if (!more) rearm_recv();
     return;
   }
@@ -277,7 +299,9 @@ void UringConn::on_recv(int res, unsigned flags) {
 void UringConn::pause_reading() noexcept {
   if (paused_) return;
   paused_ = true;
-  if (recv_armed_ && !recv_cancelled_) {
+  // A one-shot receive in the ring brings one buffer at most: held. A multishot one is
+  // cancelled; what it brought before the cancel is held too.
+  if (recv_armed_ && !recv_cancelled_ && !single_) {
     worker().loop.cancel(UringLoop::tag(this, recv_op));
     recv_cancelled_ = true;
   }
@@ -288,9 +312,14 @@ void UringConn::resume_reading() noexcept {
   paused_ = false;
   recv_cancelled_ = false; // a later pause cancels again, should this cancel have missed
   if (closed_) return;
-  if (x_ && (!x_->held.empty() || x_->held_eof)) worker().add_ready(this);
+  if (x_ && (!x_->held.empty() || x_->held_eof)) {
+    // The held bytes go first (after this turn's dispatch), and the receive re-arms after
+    // them: a pause before then holds no more than what is held already.
+    worker().add_ready(this);
+    return;
+  }
   // A receive still ending (cancelled) re-arms when its last CQE comes.
-  if (!recv_armed_) rearm_recv();
+  rearm_recv();
 }
 
 void UringConn::deliver_held() {
@@ -306,6 +335,7 @@ void UringConn::deliver_held() {
     handler->on_eof();
     if (closed_) return;
   }
+  rearm_recv();
   give_back_extra();
 }
 
