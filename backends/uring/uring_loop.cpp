@@ -18,8 +18,8 @@ namespace lithe::backend {
 namespace {
 
 constexpr std::uint64_t wake_tag = 7; // no Completer: the loop's own eventfd read
-constexpr unsigned ring_entries = 1024;
-constexpr unsigned cq_entries = 16 * 1024;
+constexpr unsigned ring_entries = 512;
+constexpr unsigned cq_entries = 4096;
 
 } // namespace
 

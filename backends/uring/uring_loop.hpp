@@ -31,7 +31,7 @@ class UringLoop final : public Loop {
 public:
   /// The provided buffers: multishot receives take one per completion and give it back right
   /// after on_read, so an idle connection holds none (docs/backends.md).
-  static constexpr unsigned buffer_count = 256;
+  static constexpr unsigned buffer_count = 64;
   static constexpr unsigned buffer_size = 16 * 1024;
   static constexpr unsigned short buffer_group = 0;
 
