@@ -274,7 +274,15 @@ void UringConn::on_recv(int res, unsigned flags) {
       // its first buffer, before a multishot receive could read ahead its whole socket.)
       single_ = false;
     }
-    if (!more) rearm_recv();
+    if (!more) {
+      // A one-shot receive re-arms after this turn's dispatch (Worker::after_iteration), so
+      // the receives that found the buffer ring empty this turn, re-armed during dispatch, go
+      // in first: with many heavy senders and few buffers, none starves.
+      if (single_)
+        worker().add_ready(this);
+      else
+        rearm_recv();
+    }
     return;
   }
   if (res == 0) { // the peer's FIN
@@ -323,14 +331,14 @@ void UringConn::resume_reading() noexcept {
 }
 
 void UringConn::deliver_held() {
-  if (closed_ || paused_ || !x_) return;
-  if (!x_->held.empty()) {
+  if (closed_ || paused_) return;
+  if (x_ && !x_->held.empty()) {
     std::string held;
     held.swap(x_->held);
     handler->on_read(held.data(), held.size());
     if (closed_ || !x_ || paused_) return;
   }
-  if (x_->held_eof) {
+  if (x_ && x_->held_eof) {
     x_->held_eof = false;
     handler->on_eof();
     if (closed_) return;
