@@ -3,13 +3,13 @@
 include(CMakePackageConfigHelpers)
 
 set(LITHE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/lithe)
-install(TARGETS lithe_core lithe_llhttp lithe_warnings lithe_epoll lithe_uv lithe_middleware
+install(TARGETS lithe_core lithe_llhttp lithe_warnings lithe_epoll lithe_uv lithe_uring lithe_middleware
                 lithe_redis lithe_server
         EXPORT lithe-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(dir core/include backends/epoll/include backends/uv/include middleware/include server/include)
+foreach(dir core/include backends/epoll/include backends/uv/include backends/uring/include middleware/include server/include)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/lithe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} OPTIONAL)
 endforeach()
 install(EXPORT lithe-targets NAMESPACE lithe:: DESTINATION ${LITHE_INSTALL_CMAKEDIR})
@@ -22,6 +22,7 @@ find_dependency(ZLIB)
 find_dependency(OpenSSL)
 find_dependency(PkgConfig)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 include("${CMAKE_CURRENT_LIST_DIR}/lithe-targets.cmake")
 ]])

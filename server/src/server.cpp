@@ -1,6 +1,8 @@
 // Server and run(): the backend registry, the common flags, signals and the graceful stop.
 #include <lithe/backends/epoll.hpp>
+#include <lithe/backends/uring.hpp>
 #include <lithe/backends/uv.hpp>
+#include <lithe/log.hpp>
 #include <lithe/mw/common_logger.hpp>
 #include <lithe/mw/health.hpp>
 #include <lithe/server.hpp>
@@ -30,6 +32,14 @@ void register_backends() {
   static bool done = [] {
     backends().push_back({"epoll", [] { return backend::make_epoll_backend(); }});
     backends().push_back({"uv", [] { return backend::make_uv_backend(); }});
+    // io_uring where the kernel has it and allows it; else epoll, saying why in one line.
+    backends().push_back({"uring", []() -> std::unique_ptr<Backend> {
+                            std::string why = backend::uring_unavailable();
+                            if (why.empty()) return backend::make_uring_backend();
+                            log_error("uring backend unavailable: " + why +
+                                      "; serving with the epoll backend");
+                            return backend::make_epoll_backend();
+                          }});
     return true;
   }();
   (void)done;
@@ -91,6 +101,10 @@ std::error_code Server::start() {
 
 std::uint16_t Server::port() const noexcept {
   return backend_ ? backend_->port() : 0;
+}
+
+std::string_view Server::backend_name() const noexcept {
+  return backend_ ? backend_->name() : std::string_view(options_.backend);
 }
 
 void Server::stop() {
@@ -538,7 +552,7 @@ int run(const Program& program, int argc, char** argv,
   // Every handed-over socket has a worker of its own (ListenConfig::listen_fds).
   const int threads = std::max(l.threads, static_cast<int>(l.listen_fds.size()));
   std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
-            << " (" << cl.server.backend << ", " << threads
+            << " (" << server.backend_name() << ", " << threads
             << (threads == 1 ? " thread" : " threads")
             << (server.tls() ? "; " + server.tls()->describe() : std::string()) << ")" << std::endl;
 

@@ -56,6 +56,9 @@ public:
   const TlsContext* tls() const noexcept { return tls_.get(); }
   /// The bound port (after start; useful with port 0).
   std::uint16_t port() const noexcept;
+  /// The backend serving (after start): the one asked for, or the one it fell back to
+  /// ("uring" runs on "epoll" where io_uring is missing or forbidden).
+  std::string_view backend_name() const noexcept;
   /// Graceful stop within the options' deadline. Returns when every worker ended.
   void stop();
   /// Blocks until the workers end.
@@ -80,7 +83,7 @@ private:
   std::unique_ptr<Backend> backend_;
 };
 
-/// The names of the backends linked in ("epoll", "uv").
+/// The names of the backends linked in ("epoll", "uv", "uring").
 std::vector<std::string> backend_names();
 
 /// The common command line of lithe apps.

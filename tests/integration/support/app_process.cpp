@@ -33,7 +33,7 @@ std::string app_path(std::string_view name) {
 }
 
 AppProcess::AppProcess(std::string_view name, std::string_view backend,
-                       std::vector<std::string> flags) {
+                       std::vector<std::string> flags, std::vector<std::string> wrapper) {
   std::string dir = scratch_dir();
   out_path_ = dir + "/out";
   err_path_ = dir + "/err";
@@ -41,6 +41,7 @@ AppProcess::AppProcess(std::string_view name, std::string_view backend,
                                    "0"};
   for (std::string& f : flags)
     argv.push_back(std::move(f));
+  argv.insert(argv.begin(), wrapper.begin(), wrapper.end());
   std::vector<char*> args;
   for (std::string& a : argv)
     args.push_back(a.data());

@@ -23,7 +23,9 @@ class AppProcess {
 public:
   /// Starts lithe-NAME with --backend BACKEND --port 0 and `flags`, and waits (bounded) for
   /// its listening line; throws with its stderr if it exits or does not listen within 10 s.
-  AppProcess(std::string_view name, std::string_view backend, std::vector<std::string> flags);
+  /// `wrapper`: a program (and its arguments) that runs the app, prepended to its command.
+  AppProcess(std::string_view name, std::string_view backend, std::vector<std::string> flags,
+             std::vector<std::string> wrapper = {});
   ~AppProcess();
   AppProcess(const AppProcess&) = delete;
   AppProcess& operator=(const AppProcess&) = delete;

@@ -5,6 +5,6 @@
 
 #include "net_client.hpp"
 
-#define LITHE_BACKENDS lithe::test::Epoll, lithe::test::Uv
-#define LITHE_TLS_BACKENDS lithe::test::EpollTls, lithe::test::UvTls
+#define LITHE_BACKENDS lithe::test::Epoll, lithe::test::Uv, lithe::test::Uring
+#define LITHE_TLS_BACKENDS lithe::test::EpollTls, lithe::test::UvTls, lithe::test::UringTls
 #define LITHE_BACKENDS_AND_TLS LITHE_BACKENDS, LITHE_TLS_BACKENDS

@@ -43,6 +43,14 @@ struct UvTls {
   static constexpr const char* name = "uv";
   static constexpr bool tls = true;
 };
+struct Uring {
+  static constexpr const char* name = "uring";
+  static constexpr bool tls = false;
+};
+struct UringTls {
+  static constexpr const char* name = "uring";
+  static constexpr bool tls = true;
+};
 
 template <class T>
 concept BackendTag = requires {
