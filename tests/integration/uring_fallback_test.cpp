@@ -11,7 +11,8 @@
 using namespace lithe;
 using namespace lithe::test;
 
-TEST_CASE("--backend uring with io_uring forbidden says why and serves on epoll", "[uring]") {
+TEST_CASE("An app asked for the uring backend with io_uring forbidden says why and serves on epoll",
+          "[uring]") {
   AppProcess app("hello", "uring", {}, {LITHE_NO_IO_URING});
   CHECK(app.out().find("(epoll, 1 thread)") != std::string::npos);
   REQUIRE(app.err_contains("uring backend unavailable"));
@@ -26,7 +27,8 @@ TEST_CASE("--backend uring with io_uring forbidden says why and serves on epoll"
   CHECK(app.stop() == 0);
 }
 
-TEST_CASE("--backend uring where io_uring works serves on uring, with no fallback line",
+TEST_CASE("An app asked for the uring backend where io_uring works serves on uring, with no "
+          "fallback line",
           "[uring]") {
   REQUIRE(backend::uring_unavailable().empty()); // this machine's kernel (6.0 or later)
   AppProcess app("hello", "uring", {});
