@@ -2,38 +2,14 @@
 // talks to the JSON API with the session cookie and the CSRF token from the meta tag.
 #pragma once
 
+#include <lithe/str.hpp>
+
 #include <string>
 #include <string_view>
 
 namespace api {
 
-/// Text made safe inside HTML elements and double-quoted attributes.
-inline std::string html_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
+using lithe::html_escape;
 
 inline std::string page_head(std::string_view token) {
   return R"(<!doctype html>

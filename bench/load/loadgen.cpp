@@ -228,6 +228,21 @@ double self_cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/// ws-echo's results: messages per second, this process's CPU over the run, and with `pid` the
+/// server's CPU per message.
+void report_echo(long messages, Clock::time_point start, double self_start, int pid,
+                 long server_start) {
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  double self = self_cpu_seconds() - self_start;
+  std::printf("msgs_per_sec %.0f\n", static_cast<double>(messages) / secs);
+  std::printf("client_cpu_pct %.0f\n", 100.0 * self / secs);
+  if (pid > 0 && messages > 0) {
+    double server = static_cast<double>(cpu_ticks(pid) - server_start) /
+                    static_cast<double>(::sysconf(_SC_CLK_TCK));
+    std::printf("server_cpu_ns_per_msg %.0f\n", 1e9 * server / static_cast<double>(messages));
+  }
+}
+
 int ws_echo(int port, const std::string& path, int conns, int seconds, int inflight, int pid,
             SSL_CTX* tls) {
   // Each connection keeps `inflight` messages outstanding. The echoes that one read brings are
@@ -280,15 +295,7 @@ int ws_echo(int port, const std::string& path, int conns, int seconds, int infli
       send_all(cs[k], std::string_view(batch).substr(0, echoed * one.size()));
     }
   }
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  double self = self_cpu_seconds() - self_start;
-  std::printf("msgs_per_sec %.0f\n", static_cast<double>(messages) / secs);
-  std::printf("client_cpu_pct %.0f\n", 100.0 * self / secs);
-  if (pid > 0 && messages > 0) {
-    double server = static_cast<double>(cpu_ticks(pid) - server_start) /
-                    static_cast<double>(::sysconf(_SC_CLK_TCK));
-    std::printf("server_cpu_ns_per_msg %.0f\n", 1e9 * server / static_cast<double>(messages));
-  }
+  report_echo(messages, start, self_start, pid, server_start);
   return 0;
 }
 
@@ -412,15 +419,7 @@ int ws_echo_uring(int port, const std::string& path, int conns, int seconds, int
     }
     io_uring_cq_advance(&ring, seen);
   }
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  double self = self_cpu_seconds() - self_start;
-  std::printf("msgs_per_sec %.0f\n", static_cast<double>(messages) / secs);
-  std::printf("client_cpu_pct %.0f\n", 100.0 * self / secs);
-  if (pid > 0 && messages > 0) {
-    double server = static_cast<double>(cpu_ticks(pid) - server_start) /
-                    static_cast<double>(::sysconf(_SC_CLK_TCK));
-    std::printf("server_cpu_ns_per_msg %.0f\n", 1e9 * server / static_cast<double>(messages));
-  }
+  report_echo(messages, start, self_start, pid, server_start);
   io_uring_queue_exit(&ring);
   return 0;
 }

@@ -1,5 +1,6 @@
 // ShowExceptions: catch, log, render.
 #include <lithe/mw/show_exceptions.hpp>
+#include <lithe/str.hpp>
 
 #include <exception>
 #include <string>
@@ -7,29 +8,6 @@
 namespace lithe::mw {
 
 namespace {
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '&':
-      out += "&amp;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
 
 Response page(Env& env, std::string_view what, bool development) {
   env.error(std::string("exception: ") + std::string(what));

@@ -100,6 +100,34 @@ inline std::optional<std::uint64_t> parse_u64(std::string_view s) noexcept {
   return v;
 }
 
+/// Text made safe inside HTML elements and quoted attributes: & < > " ' as entities.
+inline std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
+    }
+  }
+  return out;
+}
+
 /// Percent-decoding (RFC 3986 §2.1); with `plus_is_space`, '+' is a space as in HTML forms.
 /// Malformed escapes are kept as they are.
 inline std::string percent_decode(std::string_view s, bool plus_is_space = false) {
