@@ -133,8 +133,9 @@ private:
   bool recv_cancelled_ : 1 = false;
   bool send_busy_ : 1 = false; // a send (or a poll for room) is in the ring
   bool shut_pending_ : 1 = false;
-  bool single_ : 1 = true; // reading with one-shot receives (the first read, heavy senders)
-  bool heavy_ : 1 = false; // a read filled a buffer: one-shot receives for good
+  bool single_ : 1 = true;   // reading with one-shot receives (the first read, heavy senders)
+  bool heavy_ : 1 = false;   // a read filled a buffer: one-shot receives for good
+  bool limited_ : 1 = false; // the receive in the ring is a multishot one with a limit
 };
 
 // The idle budget (docs/backends.md): with HttpConnection, malloc chunks of 96 + 144 bytes,
@@ -226,10 +227,18 @@ void UringConn::flush_soon() noexcept {
 
 void UringConn::arm_recv() noexcept {
   io_uring_sqe* s = worker().loop.sqe();
-  if (single_)
+  UringLoop& loop = worker().loop;
+  if (single_) {
     io_uring_prep_recv(s, fd_, nullptr, UringLoop::buffer_size, 0);
-  else
+  } else {
     io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+    // The kernel's multishot receive reads while the socket has bytes (requeueing itself
+    // after 32), so a sender that turns fast could fill the whole buffer ring in one turn,
+    // and what comes after a pause is held: the receive ends after multishot_limit bytes.
+    // (The field is sqe->optlen in newer headers; liburing 2.3 names it file_index.)
+    if (loop.multishot_limit_ok) s->file_index = UringLoop::multishot_limit;
+    limited_ = loop.multishot_limit_ok;
+  }
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = UringLoop::buffer_group;
   io_uring_sqe_set_data64(s, UringLoop::tag(this, recv_op));
@@ -298,6 +307,11 @@ void UringConn::on_recv(int res, unsigned flags) {
   // The buffer ring ran dry (ENOBUFS: the bytes wait in the socket), or our cancel (a pause):
   // receive again, unless paused or closed.
   if (res == -ENOBUFS || res == -ECANCELED) {
+    rearm_recv();
+    return;
+  }
+  if (res == -EINVAL && limited_) { // a kernel before 6.17: multishot receives without a limit
+    worker().loop.multishot_limit_ok = false;
     rearm_recv();
     return;
   }

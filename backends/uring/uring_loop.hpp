@@ -34,6 +34,13 @@ public:
   static constexpr unsigned buffer_count = 64;
   static constexpr unsigned buffer_size = 16 * 1024;
   static constexpr unsigned short buffer_group = 0;
+  /// What one multishot receive may read before it ends (it is re-armed for the next
+  /// turn): the bound on input read ahead, per turn, of a connection whose reading is paused.
+  static constexpr unsigned multishot_limit = 4 * buffer_size;
+
+  /// Whether the kernel takes multishot_limit (Linux 6.17 and later); learnt from the first
+  /// receive it refuses, after which multishot receives run without it (docs/backends.md).
+  bool multishot_limit_ok = true;
 
   UringLoop();
   ~UringLoop() override;

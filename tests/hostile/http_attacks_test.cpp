@@ -150,6 +150,7 @@ TEMPLATE_TEST_CASE("Pipelining without reading holds the server to the high-wate
   probe_during(o, t);
   finish(o, t);
   // Backpressure held them, not the budget: no connection had to be cut for its memory.
+  INFO("server log: " << t.log());
   CHECK(t.log().find("memory") == std::string::npos);
   close_all(fds);
   CHECK(t.stop() == 0);
