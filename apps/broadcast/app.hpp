@@ -35,10 +35,13 @@ inline lithe::mw::Router app(lithe::mw::Hub& hub, Options options = {}) {
             lithe::stream(
                 [&hub, topic, options](lithe::DeferrableBody out) {
                   out.write(std::string_view(": connected\n\n"));
-                  auto sub = hub.subscribe(topic, [out, options](const lithe::mw::HubMessage& m) {
-                    return lithe::mw::send_event(out, {.data = m.data}, options.max_buffered,
-                                                 options.slow_client);
-                  });
+                  auto sub = hub.subscribe(
+                      topic,
+                      [out, options](const lithe::mw::HubMessage& m) {
+                        return lithe::mw::send_event(out, {.data = m.data}, options.max_buffered,
+                                                     options.slow_client);
+                      },
+                      lithe::mw::Hub::Kind::sse);
                   out.on_close([&hub, sub](lithe::CloseReason) { hub.unsubscribe(sub); });
                 },
                 true)};

@@ -3,6 +3,7 @@
 #include "app.hpp"
 
 #include <lithe/log.hpp>
+#include <lithe/mw/metrics.hpp>
 #include <lithe/mw/redis_bridge.hpp>
 #include <lithe/server.hpp>
 
@@ -27,6 +28,10 @@ int main(int argc, char** argv) {
       if (!bridge->wait_connected(std::chrono::seconds(5)))
         lithe::log_error("lithe-broadcast: Redis at " + it->second +
                          " is not answering yet; publishes wait for it");
+    }
+    if (cl.metrics) { // --metrics: the hub's subscribers, and the bridge's queue and drops
+      lithe::mw::add_hub_metrics(*cl.metrics, hub);
+      if (bridge) lithe::mw::add_redis_metrics(*cl.metrics, *bridge);
     }
     return broadcast::app(hub);
   });

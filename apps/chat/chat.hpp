@@ -67,9 +67,10 @@ public:
   explicit ChatAction(Room* room) : room_(room) {}
   void on_start() override {
     name_ = clean_name(request().query_param("name"));
-    sub_ = room_->hub().subscribe("chat", [this](const lithe::mw::HubMessage& m) {
-      return !finished() && (render(m.data), true);
-    });
+    sub_ = room_->hub().subscribe(
+        "chat",
+        [this](const lithe::mw::HubMessage& m) { return !finished() && (render(m.data), true); },
+        lithe::mw::Hub::Kind::websocket);
     room_->join(name_);
   }
   void on_data(std::string_view text) override {

@@ -3,6 +3,7 @@
 // subscriber blocks in PSUBSCRIBE's reply stream and hands each message to Hub::deliver
 // (thread-safe). Either reconnects after a pause when its connection fails; the destructor wakes
 // the subscriber by shutting its socket down.
+#include <lithe/mw/metrics.hpp>
 #include <lithe/mw/redis_bridge.hpp>
 #include <lithe/mw/redis_client.hpp>
 
@@ -115,6 +116,28 @@ RedisStats RedisBridge::stats() const noexcept {
   s.queued = queue_.size() + in_flight_;
   s.queued_bytes = queued_bytes_;
   return s;
+}
+
+void add_redis_metrics(Metrics& metrics, const RedisBridge& bridge) {
+  auto add = [&](const char* name, const char* help, const char* type, auto field) {
+    metrics.add({.name = name, .help = help, .type = type, .read = [&bridge, field] {
+                   return double(bridge.stats().*field);
+                 }});
+  };
+  metrics.add({.name = "lithe_redis_connected",
+               .help = "1 while the Redis bridge is subscribed and able to publish.",
+               .read = [&bridge] { return bridge.connected() ? 1.0 : 0.0; }});
+  add("lithe_redis_queued", "Publishes waiting for Redis.", "gauge", &RedisStats::queued);
+  add("lithe_redis_queued_bytes", "Their bytes (RedisOptions::max_queued_bytes bounds them).",
+      "gauge", &RedisStats::queued_bytes);
+  add("lithe_redis_published_total", "PUBLISH commands Redis acknowledged.", "counter",
+      &RedisStats::published);
+  add("lithe_redis_received_total", "Messages from Redis delivered to the hub.", "counter",
+      &RedisStats::received);
+  add("lithe_redis_dropped_total", "Publishes refused because the queue was full.", "counter",
+      &RedisStats::dropped);
+  add("lithe_redis_reconnects_total", "Redis connections lost and made again.", "counter",
+      &RedisStats::reconnects);
 }
 
 bool RedisBridge::sync(std::chrono::milliseconds timeout) {

@@ -1,11 +1,13 @@
 // Hub: one shard per loop. A shard's topic table is touched only on its loop; the list of
 // shards, and each shard's subscriber count, under the hub's lock.
 #include <lithe/mw/hub.hpp>
+#include <lithe/mw/metrics.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace lithe::mw {
 
@@ -17,11 +19,16 @@ struct Hub::Shard {
     Delivery fn;
   };
   std::unordered_map<std::string, std::vector<Sub>> topics; // loop thread only
-  std::unordered_map<std::uint64_t, std::string> topic_of;  // loop thread only
-  bool delivering = false;                                  // loop thread only
+  struct Entry {
+    std::string topic;
+    Kind kind;
+  };
+  std::unordered_map<std::uint64_t, Entry> topic_of; // loop thread only
+  bool delivering = false;                           // loop thread only
   std::vector<std::uint64_t> deferred;          // unsubscribed while delivering (loop thread only)
   std::unordered_map<std::string, long> counts; // under the hub's lock
   long total = 0;                               // under the hub's lock
+  long by_kind[3] = {};                         // under the hub's lock
 };
 
 Hub::Hub() = default;
@@ -37,7 +44,7 @@ std::shared_ptr<Hub::Shard> Hub::shard_for(Loop& loop) {
   return s;
 }
 
-Subscription Hub::subscribe(std::string topic, Delivery fn) {
+Subscription Hub::subscribe(std::string topic, Delivery fn, Kind kind) {
   Loop* loop = Loop::current();
   if (!loop) return {};
   std::shared_ptr<Shard> shard;
@@ -48,17 +55,19 @@ Subscription Hub::subscribe(std::string topic, Delivery fn) {
     id = next_id_++;
     ++shard->counts[topic];
     ++shard->total;
+    ++shard->by_kind[static_cast<int>(kind)];
   }
-  shard->topic_of.emplace(id, topic);
+  shard->topic_of.emplace(id, Shard::Entry{topic, kind});
   shard->topics[std::move(topic)].push_back({id, std::move(fn)});
   return {loop, id};
 }
 
 Subscription Hub::subscribe(const WebSocket& ws, std::string topic) {
   WebSocket target = ws;
-  Subscription s = subscribe(std::move(topic), [target](const HubMessage& m) {
-    return target.send_frame(m.frame) != SendResult::closed;
-  });
+  Subscription s = subscribe(
+      std::move(topic),
+      [target](const HubMessage& m) { return target.send_frame(m.frame) != SendResult::closed; },
+      Kind::websocket);
   ws.on_closed([this, s] { unsubscribe(s); });
   return s;
 }
@@ -78,13 +87,15 @@ void Hub::unsubscribe(Subscription s) {
   }
   auto t = shard->topic_of.find(s.id);
   if (t == shard->topic_of.end()) return;
-  std::string topic = std::move(t->second);
+  std::string topic = std::move(t->second.topic);
+  const Kind kind = t->second.kind;
   shard->topic_of.erase(t);
   auto& subs = shard->topics[topic];
   std::erase_if(subs, [&](const Shard::Sub& x) { return x.id == s.id; });
   if (subs.empty()) shard->topics.erase(topic);
   std::lock_guard lock(mu_);
   if (--shard->counts[topic] == 0) shard->counts.erase(topic);
+  --shard->by_kind[static_cast<int>(kind)];
   if (--shard->total == 0) std::erase(shards_, shard);
 }
 
@@ -149,6 +160,7 @@ std::size_t Hub::publish(std::string topic, std::string data, bool binary, std::
 }
 
 std::size_t Hub::deliver(HubMessage&& m) {
+  messages_.fetch_add(1, std::memory_order_relaxed);
   auto msg = std::make_shared<HubMessage>(std::move(m));
   msg->frame.clear();
   ws::encode_frame(msg->frame, msg->binary ? ws::binary : ws::text, msg->data);
@@ -190,6 +202,45 @@ std::size_t Hub::subscribers(std::string_view topic) const {
     if (auto it = s->counts.find(std::string(topic)); it != s->counts.end())
       n += static_cast<std::size_t>(it->second);
   return n;
+}
+
+Hub::Counts Hub::counts() const {
+  Counts c;
+  c.messages = messages_.load(std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  std::unordered_set<std::string_view> topics;
+  for (const auto& s : shards_) {
+    c.websocket += static_cast<std::size_t>(s->by_kind[static_cast<int>(Kind::websocket)]);
+    c.sse += static_cast<std::size_t>(s->by_kind[static_cast<int>(Kind::sse)]);
+    c.other += static_cast<std::size_t>(s->by_kind[static_cast<int>(Kind::other)]);
+    for (const auto& [topic, n] : s->counts)
+      topics.insert(topic);
+  }
+  c.topics = topics.size();
+  return c;
+}
+
+void add_hub_metrics(Metrics& metrics, const Hub& hub) {
+  static constexpr const char* help = "Hub subscribers on every loop, by kind.";
+  metrics.add({.name = "lithe_hub_subscribers",
+               .help = help,
+               .labels = R"(kind="websocket")",
+               .read = [&hub] { return double(hub.counts().websocket); }});
+  metrics.add(
+      {.name = "lithe_hub_subscribers", .help = help, .labels = R"(kind="sse")", .read = [&hub] {
+         return double(hub.counts().sse);
+       }});
+  metrics.add(
+      {.name = "lithe_hub_subscribers", .help = help, .labels = R"(kind="other")", .read = [&hub] {
+         return double(hub.counts().other);
+       }});
+  metrics.add({.name = "lithe_hub_topics",
+               .help = "Hub topics with at least one subscriber.",
+               .read = [&hub] { return double(hub.counts().topics); }});
+  metrics.add({.name = "lithe_hub_messages_total",
+               .help = "Messages the hub delivered to its loops (relayed ones included).",
+               .type = "counter",
+               .read = [&hub] { return double(hub.counts().messages); }});
 }
 
 } // namespace lithe::mw

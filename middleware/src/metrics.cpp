@@ -115,9 +115,13 @@ std::string Metrics::render() const {
     gauge("lithe_open_bodies", "Deferrable and streaming bodies still open.", w.bodies);
     gauge("lithe_open_sockets", "Hijacked sockets (WebSockets) still open.", w.sockets);
   }
+  const std::string* family = nullptr;
   for (const MetricSource& s : sources_) {
-    header(out, s.name, s.type, s.help);
-    out += s.name + " " + number(s.read ? s.read() : 0) + "\n";
+    if (!family || *family != s.name) header(out, s.name, s.type, s.help);
+    family = &s.name;
+    out += s.name;
+    if (!s.labels.empty()) out += "{" + s.labels + "}";
+    out += " " + number(s.read ? s.read() : 0) + "\n";
   }
   return out;
 }

@@ -98,13 +98,16 @@ void EventChannel::start(DeferrableBody out, std::shared_ptr<const SseOptions> o
   // Subscribe before reading the history, so nothing published in between is lost; events
   // already replayed are skipped by id.
   auto replayed = std::make_shared<std::uint64_t>(0);
-  Subscription sub = hub_.subscribe(topic_, [out, opts, replayed](const HubMessage& m) {
-    if (out.closed()) return false;
-    if (m.id != 0 && m.id <= *replayed) return true;
-    std::string id = m.id ? std::to_string(m.id) : std::string();
-    return send_event(out, {.event = m.event, .data = m.data, .id = id}, opts->max_buffered,
-                      opts->slow_client);
-  });
+  Subscription sub = hub_.subscribe(
+      topic_,
+      [out, opts, replayed](const HubMessage& m) {
+        if (out.closed()) return false;
+        if (m.id != 0 && m.id <= *replayed) return true;
+        std::string id = m.id ? std::to_string(m.id) : std::string();
+        return send_event(out, {.event = m.event, .data = m.data, .id = id}, opts->max_buffered,
+                          opts->slow_client);
+      },
+      Hub::Kind::sse);
   {
     std::lock_guard lock(mu_);
     // Live events up to the client's Last-Event-ID are ones it has: skipped too (one on its way

@@ -6,6 +6,7 @@
 
 #include <lithe/mw/websocket.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,10 +44,13 @@ public:
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
+  /// What a subscription delivers to: counted apart by counts() (lithe_hub_subscribers).
+  enum class Kind : std::uint8_t { websocket, sse, other };
+
   /// Subscribes a WebSocket (on its loop thread); it is unsubscribed when it closes.
   Subscription subscribe(const WebSocket& ws, std::string topic);
   /// Subscribes any receiver (an SSE stream, say) on the calling loop thread.
-  Subscription subscribe(std::string topic, Delivery fn);
+  Subscription subscribe(std::string topic, Delivery fn, Kind kind = Kind::other);
   /// On the subscription's loop thread.
   void unsubscribe(Subscription s);
   /// From any thread. Returns the number of loops the message was posted to (with a relay:
@@ -57,6 +61,13 @@ public:
   std::size_t publish(std::string topic, std::string data, std::string event, std::uint64_t id);
   /// Subscribers of `topic` on every loop (a snapshot).
   std::size_t subscribers(std::string_view topic) const;
+  struct Counts {
+    std::size_t websocket = 0, sse = 0, other = 0; // subscribers on every loop, by Kind
+    std::size_t topics = 0;                        // topics with a subscriber
+    std::uint64_t messages = 0;                    // messages deliver() took, relayed ones included
+  };
+  /// A snapshot, cheap enough for every scrape (add_hub_metrics).
+  Counts counts() const;
 
   /// A relay takes every publish instead of this hub (a broker bridge such as RedisBridge,
   /// which hands messages back through deliver() on every process). Called on the
@@ -96,6 +107,7 @@ private:
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Shard>> shards_; // one per loop with subscribers
   std::uint64_t next_id_ = 1;                  // guarded by mu_
+  std::atomic<std::uint64_t> messages_{0};
 };
 
 } // namespace lithe::mw

@@ -1,8 +1,9 @@
 // Metrics: Prometheus text (exposition format 0.0.4) at a path: requests by status class,
 // a latency histogram, bytes sent, responses that did not complete, the server's live
-// counters (connections, requests in progress, WebSockets, ...) and gauges the app adds (a
-// hub's subscribers, the Redis bridge's queue). Cheap to record (per-thread shards of relaxed
-// counters) and to scrape every second. docs/metrics.md.
+// counters (connections, requests in progress, WebSockets, ...), a hub's subscribers and the
+// Redis bridge's queue and drops (add_hub_metrics, add_redis_metrics), and values the app
+// adds. Cheap to record (per-thread shards of relaxed counters) and to scrape every second.
+// docs/metrics.md.
 #pragma once
 
 #include <lithe/app.hpp>
@@ -24,8 +25,23 @@ struct MetricSource {
   std::string name; // lithe_hub_subscribers
   std::string help;
   std::string type = "gauge"; // or "counter"
+  /// One series of a family: `kind="sse"`. Sources of one name are added one after another;
+  /// the family's HELP and TYPE are the first's.
+  std::string labels;
   std::function<double()> read;
 };
+
+class Metrics;
+class Hub;
+class RedisBridge;
+
+/// A hub's numbers, read at each scrape: lithe_hub_subscribers{kind="websocket"|"sse"|"other"},
+/// lithe_hub_topics, lithe_hub_messages_total. The hub must outlive the scrapes.
+void add_hub_metrics(Metrics& metrics, const Hub& hub);
+/// A Redis bridge's RedisStats: lithe_redis_connected, lithe_redis_queued (and _bytes),
+/// lithe_redis_{published,received,dropped,reconnects}_total. Declared here, defined in
+/// lithe::redis. The bridge must outlive the scrapes.
+void add_redis_metrics(Metrics& metrics, const RedisBridge& bridge);
 
 /// What the middleware records, shared by every worker thread (thread-safe throughout).
 class Metrics {
