@@ -106,7 +106,6 @@ public:
 
 private:
   std::string path_;
-  std::vector<std::string> files_;
 };
 
 /// Raises this process's file descriptor limit to its hard limit (attacks open thousands).

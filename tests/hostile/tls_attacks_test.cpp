@@ -33,14 +33,15 @@ namespace {
 
 /// scripts/dev-cert's certificate chain and key, made once per test run.
 const std::string& cert_dir() {
-  static TempDir* dir = [] {
-    auto* d = new TempDir; // lives to the end of the run, like the files in it
+  static TempDir dir; // removed, with the files in it, when the run ends
+  static const bool made = [] {
     auto r =
-        test::run_process({std::string(LITHE_SOURCE_DIR) + "/scripts/dev-cert", d->path()}, 30s);
+        test::run_process({std::string(LITHE_SOURCE_DIR) + "/scripts/dev-cert", dir.path()}, 30s);
     if (r.exit_code != 0) throw std::runtime_error("scripts/dev-cert failed: " + r.err);
-    return d;
+    return true;
   }();
-  return dir->path();
+  (void)made;
+  return dir.path();
 }
 
 std::vector<std::string> tls_flags(std::vector<std::string> more = {}) {

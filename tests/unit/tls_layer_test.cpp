@@ -5,6 +5,7 @@
 #include "test_cert.hpp"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <lithe/lithe.hpp>
 #include <lithe/tls.hpp>
 
@@ -24,14 +25,20 @@ using lithe::fuzz::FakeTransport;
 namespace {
 
 // A self-signed ECDSA certificate for "localhost", written once to a temporary directory.
+// Removed with the process's static objects.
 struct TestCert {
-  std::string cert, key;
+  std::string dir, cert, key;
   TestCert() {
-    char dir[] = "/tmp/lithe-tls-test-XXXXXX";
-    REQUIRE(::mkdtemp(dir));
-    cert = std::string(dir) + "/cert.pem";
-    key = std::string(dir) + "/key.pem";
+    char tmpl[] = "/tmp/lithe-tls-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    dir = tmpl;
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
     REQUIRE(test::write_self_signed_cert(cert, key));
+  }
+  ~TestCert() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
   }
 };
 
