@@ -71,7 +71,7 @@ std::string scrape_until(std::uint16_t port, std::initializer_list<std::string_v
 
 } // namespace
 
-TEMPLATE_TEST_CASE("--metrics reports the hub's subscribers and the Redis bridge",
+TEMPLATE_TEST_CASE("lithe-broadcast with --metrics reports its hub and its Redis bridge",
                    "[metrics][redis]", LITHE_BACKENDS) {
   RedisServer redis;
   AppProcess app("broadcast", TestType::name, {"--metrics", "/metrics", "--redis", redis.url()});
