@@ -1,7 +1,8 @@
 // The io_uring backend: N worker threads, each with its own UringLoop (one ring), its own
 // SO_REUSEPORT listener and its own Service. Accepts are one multishot accept; reads are one
-// multishot receive per connection into the worker's provided buffer ring (a buffer is given
-// back right after on_read, so an idle connection holds none); writes are send/sendmsg SQEs;
+// multishot receive per connection into the worker's provided buffers (a buffer is given
+// back right after on_read, so an idle connection holds none; heavy senders read one-shot into
+// larger ones); writes are send/sendmsg SQEs;
 // everything a turn queued goes in with its wait, in one io_uring_enter. It knows nothing of
 // HTTP: the Service (the engine) gets bytes and gives bytes. docs/backends.md.
 #include "uring_loop.hpp"
@@ -29,7 +30,7 @@ namespace {
 
 class Worker;
 
-// The kinds of operation a Completer has in the ring (the low bits of user_data).
+// The kinds of operation in the ring (the low bits of user_data; dispatch() below).
 enum Kind : unsigned { recv_op = 1, send_op = 2, accept_op = 3 };
 
 // What try_write takes at once, as a socket's buffer would: beyond it the engine's background
@@ -64,7 +65,7 @@ struct Extra {
 };
 
 // One connection. Kept small, since every idle connection holds one (docs/backends.md).
-class UringConn final : public Transport, public Completer, public detail::WorkerConn {
+class UringConn final : public Transport, public detail::WorkerConn {
 public:
   UringConn(int fd, const detail::PeerAddress& peer) noexcept
       : peer_(detail::PeerIp::of(peer)), fd_(fd) {}
@@ -89,8 +90,7 @@ public:
     return x_ ? x_->stage.capacity() + x_->held.capacity() : 0;
   }
 
-  // Completer
-  void on_cqe(unsigned kind, int res, unsigned flags) override;
+  void on_cqe(unsigned kind, int res, unsigned flags);
 
   void arm_recv() noexcept;
   void pump() noexcept;
@@ -133,24 +133,28 @@ private:
   bool recv_cancelled_ : 1 = false;
   bool send_busy_ : 1 = false; // a send (or a poll for room) is in the ring
   bool shut_pending_ : 1 = false;
-  bool single_ : 1 = true;   // reading with one-shot receives (the first read, heavy senders)
-  bool heavy_ : 1 = false;   // a read filled a buffer: one-shot receives for good
-  bool limited_ : 1 = false; // the receive in the ring is a multishot one with a limit
+  bool single_ : 1 = true;      // reading with one-shot receives (the first read, heavy senders)
+  bool heavy_ : 1 = false;      // a read filled a buffer: one-shot receives for good
+  bool limited_ : 1 = false;    // the receive in the ring is a multishot one with a limit
+  bool recv_large_ : 1 = false; // ... reads into the large buffers
 };
 
-// The idle budget (docs/backends.md): with HttpConnection, malloc chunks of 96 + 144 bytes,
-// within 10% of the epoll backend's 80 + 144.
-static_assert(sizeof(void*) != 8 || sizeof(UringConn) <= 88, "UringConn outgrew its budget");
+// The idle budget (docs/backends.md): with HttpConnection, malloc chunks of 80 + 144 bytes,
+// as the epoll backend's.
+static_assert(sizeof(void*) != 8 || sizeof(UringConn) <= 72, "UringConn outgrew its budget");
 
-class Worker final : public detail::OwnLoop<UringLoop>,
-                     public detail::WorkerBase,
-                     public Completer {
+// Every completion of a worker's ring: to the worker (accepts) or to a connection.
+void dispatch(void* owner, unsigned kind, int res, unsigned flags);
+
+class Worker final : public detail::OwnLoop<UringLoop>, public detail::WorkerBase {
 public:
   Worker(int listen_fd, ListenInfo info, const ListenConfig& config)
-      : WorkerBase(loop, listen_fd, info, config) {}
+      : WorkerBase(loop, listen_fd, info, config) {
+    loop.set_dispatch(&dispatch);
+  }
   ~Worker() override;
 
-  void on_cqe(unsigned kind, int res, unsigned flags) override;
+  void on_cqe(unsigned kind, int res, unsigned flags);
 
   using WorkerBase::closing;
   void add_ready(UringConn* c) {
@@ -187,7 +191,13 @@ private:
   void close_connection(detail::WorkerConn& c, CloseReason why) noexcept override {
     static_cast<UringConn&>(c).fail(why, why != CloseReason::done);
   }
-  void end_loop() noexcept override { loop.exit(); }
+  void end_loop() noexcept override {
+    // Not while the multishot accept is still ending: what it accepts meanwhile is served.
+    if (accept_armed_)
+      exit_after_accept_ = true;
+    else
+      loop.exit();
+  }
   void settle() override;
   void accept_again() noexcept override;
 
@@ -203,8 +213,16 @@ private:
   std::string open_error_;
   bool ring_ok_ = false;
   bool accept_armed_ = false;
-  bool backing_off_ = false; // after EMFILE/ENFILE: accepting again on a timer
+  bool backing_off_ = false;       // after EMFILE/ENFILE: accepting again on a timer
+  bool exit_after_accept_ = false; // end_loop() came while the accept was still ending
 };
+
+void dispatch(void* owner, unsigned kind, int res, unsigned flags) {
+  if (kind == accept_op)
+    static_cast<Worker*>(owner)->on_cqe(kind, res, flags);
+  else
+    static_cast<UringConn*>(owner)->on_cqe(kind, res, flags);
+}
 
 // ---- UringConn
 
@@ -228,8 +246,12 @@ void UringConn::flush_soon() noexcept {
 void UringConn::arm_recv() noexcept {
   io_uring_sqe* s = worker().loop.sqe();
   UringLoop& loop = worker().loop;
+  // A heavy sender reads into a large buffer; every other read, the first included, into a
+  // small one (a first request that fills it makes the connection heavy).
+  recv_large_ = heavy_;
+  const UringLoop::Group group = heavy_ ? UringLoop::large_group : UringLoop::small_group;
   if (single_) {
-    io_uring_prep_recv(s, fd_, nullptr, UringLoop::buffer_size, 0);
+    io_uring_prep_recv(s, fd_, nullptr, UringLoop::buffer_size[group], 0);
   } else {
     io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
     // The kernel's multishot receive reads while the socket has bytes (requeueing itself
@@ -240,7 +262,7 @@ void UringConn::arm_recv() noexcept {
     limited_ = loop.multishot_limit_ok;
   }
   s->flags |= IOSQE_BUFFER_SELECT;
-  s->buf_group = UringLoop::buffer_group;
+  s->buf_group = group;
   io_uring_sqe_set_data64(s, UringLoop::tag(this, recv_op));
   recv_armed_ = true;
   recv_cancelled_ = false;
@@ -258,7 +280,9 @@ void UringConn::on_recv(int res, unsigned flags) {
   if (!more) recv_armed_ = false; // this multishot receive has ended
   if (res > 0) {
     const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-    const char* data = worker().loop.buffer(id);
+    // The group this receive was armed with: one receive is in the ring at a time.
+    const UringLoop::Group group = recv_large_ ? UringLoop::large_group : UringLoop::small_group;
+    const char* data = worker().loop.buffer(group, id);
     if (!closed_) {
       if (paused_) { // in flight when reading paused: held, not lost
         extra().held.append(data, static_cast<std::size_t>(res));
@@ -266,8 +290,8 @@ void UringConn::on_recv(int res, unsigned flags) {
         handler->on_read(data, static_cast<std::size_t>(res)); // the engine copies what it keeps
       }
     }
-    worker().loop.give_back(id);
-    if (static_cast<unsigned>(res) == UringLoop::buffer_size) {
+    worker().loop.give_back(group, id);
+    if (static_cast<unsigned>(res) == UringLoop::buffer_size[group]) {
       // A full buffer: a fast sender, whose multishot receive would read ahead as much as
       // the socket holds in one turn (the kernel retries while bytes are there, and what
       // comes after a pause must be held). From now on it is read one buffer per turn, as
@@ -633,7 +657,10 @@ void Worker::on_cqe(unsigned, int res, unsigned flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;
   if (res >= 0) {
     if (listen_fd_ < 0) {
-      ::close(res); // accepted as the listener closed: stopping
+      // Accepted as the stop began, before the cancel reached the accept: no other process
+      // can take it from the queue any more, so it is served here, drained like the others
+      // (it hears on_stop in adopt()). The loop runs until the accept has ended (end_loop).
+      take(res);
     } else if (at_limit() || full()) {
       // At the limit: held unread (a descriptor, no memory) until a connection closes, and
       // no more are accepted (the kernel's backlog holds the rest).
@@ -655,6 +682,10 @@ void Worker::on_cqe(unsigned, int res, unsigned flags) {
       });
     }
     return;
+  }
+  if (!accept_armed_ && exit_after_accept_ && live() == 0) {
+    exit_after_accept_ = false;
+    loop.exit();
   }
   if (!accept_armed_ && !backing_off_ && !at_limit() && !stopping()) arm_accept();
 }

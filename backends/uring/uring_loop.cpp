@@ -17,7 +17,7 @@ namespace lithe::backend {
 
 namespace {
 
-constexpr std::uint64_t wake_tag = 7; // no Completer: the loop's own eventfd read
+constexpr std::uint64_t wake_tag = 7; // no owner: the loop's own eventfd read
 constexpr unsigned ring_entries = 512;
 constexpr unsigned cq_entries = 4096;
 
@@ -57,33 +57,42 @@ bool UringLoop::open(std::string& why) {
     return false;
   }
   ring_open_ = true;
-  // The provided buffers: the ring's entries (one page) and then the buffers, in one mapping.
-  const std::size_t ring_bytes = buffer_count * sizeof(io_uring_buf);
-  map_bytes_ = ring_bytes + std::size_t(buffer_count) * buffer_size;
-  void* mem =
-      ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) {
+  // The provided buffers in one mapping: each group's ring of entries (a page each), then
+  // each group's buffers.
+  constexpr std::size_t ring_bytes = 4096;
+  static_assert(buffer_count * sizeof(io_uring_buf) <= ring_bytes);
+  map_bytes_ = 2 * ring_bytes;
+  for (unsigned size : buffer_size)
+    map_bytes_ += std::size_t(buffer_count) * size;
+  map_ = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map_ == MAP_FAILED) {
     why = std::string("mmap: ") + std::strerror(errno);
+    map_ = nullptr;
     map_bytes_ = 0;
     return false;
   }
-  br_ = static_cast<io_uring_buf_ring*>(mem);
-  bufs_ = static_cast<char*>(mem) + ring_bytes;
-  io_uring_buf_ring_init(br_);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<std::uintptr_t>(br_);
-  reg.ring_entries = buffer_count;
-  reg.bgid = buffer_group;
-  r = io_uring_register_buf_ring(&ring_, &reg, 0);
-  if (r < 0) {
-    why = std::string("io_uring_register_buf_ring: ") + std::strerror(-r);
-    return false;
+  char* at = static_cast<char*>(map_) + 2 * ring_bytes;
+  for (unsigned short g : {small_group, large_group}) {
+    Provided& pg = groups_[g];
+    pg.ring = reinterpret_cast<io_uring_buf_ring*>(static_cast<char*>(map_) + g * ring_bytes);
+    pg.bufs = at;
+    at += std::size_t(buffer_count) * buffer_size[g];
+    io_uring_buf_ring_init(pg.ring);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(pg.ring);
+    reg.ring_entries = buffer_count;
+    reg.bgid = g;
+    r = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (r < 0) {
+      why = std::string("io_uring_register_buf_ring: ") + std::strerror(-r);
+      return false;
+    }
+    const int mask = io_uring_buf_ring_mask(buffer_count);
+    for (unsigned i = 0; i < buffer_count; ++i)
+      io_uring_buf_ring_add(pg.ring, pg.bufs + std::size_t(i) * buffer_size[g], buffer_size[g],
+                            static_cast<unsigned short>(i), mask, static_cast<int>(i));
+    io_uring_buf_ring_advance(pg.ring, buffer_count);
   }
-  const int mask = io_uring_buf_ring_mask(buffer_count);
-  for (unsigned i = 0; i < buffer_count; ++i)
-    io_uring_buf_ring_add(br_, bufs_ + std::size_t(i) * buffer_size, buffer_size,
-                          static_cast<unsigned short>(i), mask, static_cast<int>(i));
-  io_uring_buf_ring_advance(br_, buffer_count);
   arm_wake();
   return true;
 }
@@ -93,11 +102,11 @@ void UringLoop::close_ring() noexcept {
     io_uring_queue_exit(&ring_); // cancels and waits for what is in flight
     ring_open_ = false;
   }
-  if (map_bytes_) {
-    ::munmap(br_, map_bytes_);
+  if (map_) {
+    ::munmap(map_, map_bytes_);
+    map_ = nullptr;
     map_bytes_ = 0;
-    br_ = nullptr;
-    bufs_ = nullptr;
+    groups_[small_group] = groups_[large_group] = {};
   }
 }
 
@@ -128,10 +137,11 @@ void UringLoop::close_fd(int fd) noexcept {
   s->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
-void UringLoop::give_back(unsigned id) noexcept {
-  io_uring_buf_ring_add(br_, bufs_ + std::size_t(id) * buffer_size, buffer_size,
+void UringLoop::give_back(Group g, unsigned id) noexcept {
+  Provided& pg = groups_[g];
+  io_uring_buf_ring_add(pg.ring, pg.bufs + std::size_t(id) * buffer_size[g], buffer_size[g],
                         static_cast<unsigned short>(id), io_uring_buf_ring_mask(buffer_count), 0);
-  io_uring_buf_ring_advance(br_, 1);
+  io_uring_buf_ring_advance(pg.ring, 1);
 }
 
 void UringLoop::next_tick(Task fn) {
@@ -191,8 +201,8 @@ void UringLoop::reap() {
         drain_posts();
         continue;
       }
-      auto* c = reinterpret_cast<Completer*>(d.tag & ~std::uint64_t(7));
-      c->on_cqe(static_cast<unsigned>(d.tag & 7), d.res, d.flags);
+      dispatch_(reinterpret_cast<void*>(d.tag & ~std::uint64_t(7)),
+                static_cast<unsigned>(d.tag & 7), d.res, d.flags);
     }
     if (n < 256) break;
   }

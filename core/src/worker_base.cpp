@@ -51,6 +51,9 @@ void WorkerBase::adopt(WorkerConn& c, Transport& t) {
   open_.push_back(c);
   ++live_;
   c.handler = service_->accept(t);
+  // Accepted as the stop began (an accept that was completing in the uring backend's ring):
+  // drained with the others, not dropped.
+  if (stopping_) c.handler->on_stop();
 }
 
 void WorkerBase::release(WorkerConn& c) noexcept {
