@@ -31,7 +31,7 @@ public:
   /// touches few pages; heavy senders (a read that filled a buffer) into the large ones.
   enum Group : unsigned short { small_group = 0, large_group = 1 };
   static constexpr unsigned buffer_count = 64;
-  static constexpr unsigned buffer_size[2] = {2 * 1024, 16 * 1024};
+  static constexpr unsigned buffer_size[2] = {1024, 16 * 1024};
   /// What one multishot receive may read before it ends (it is re-armed for the next
   /// turn): the bound on input read ahead, per turn, of a connection whose reading is paused.
   static constexpr unsigned multishot_limit = 64 * 1024;
