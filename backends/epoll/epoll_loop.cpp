@@ -14,7 +14,7 @@
 
 namespace lithe::backend {
 
-EpollLoop::EpollLoop() : now_(std::chrono::steady_clock::now()) {
+EpollLoop::EpollLoop() {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) throw std::system_error(errno, std::system_category(), "epoll");
@@ -25,22 +25,6 @@ EpollLoop::~EpollLoop() {
   shut_down();
   ::close(wakefd_);
   ::close(epfd_);
-}
-
-void EpollLoop::next_tick(Task fn) {
-  ticks_.push_back(std::move(fn));
-}
-
-TimerId EpollLoop::add_timer(Millis delay, Task fn) {
-  return timers_.add(now_ + delay, std::move(fn));
-}
-
-TimerId EpollLoop::add_periodic_timer(Millis period, Task fn) {
-  return timers_.add_periodic(now_, period, std::move(fn));
-}
-
-bool EpollLoop::cancel_timer(TimerId id) {
-  return timers_.cancel(id);
 }
 
 void EpollLoop::wake() noexcept {
@@ -81,20 +65,7 @@ void EpollLoop::drain_posts() {
   std::uint64_t n;
   ssize_t r = ::read(wakefd_, &n, sizeof n);
   (void)r;
-  take_posts(running_posts_);
-  for (Task& t : running_posts_)
-    t();
-  running_posts_.clear();
-}
-
-void EpollLoop::run_ticks() {
-  // Ticks queued by ticks run in the same pass, up to a bound (then the next iteration).
-  for (int round = 0; round < 16 && !ticks_.empty(); ++round) {
-    running_ticks_.swap(ticks_);
-    for (Task& t : running_ticks_)
-      t();
-    running_ticks_.clear();
-  }
+  run_posts();
 }
 
 void EpollLoop::attach_thread() noexcept {

@@ -3,8 +3,7 @@
 // posts from other threads.
 #pragma once
 
-#include <lithe/detail/timer_queue.hpp>
-#include <lithe/loop.hpp>
+#include <lithe/detail/queue_loop.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -22,19 +21,12 @@ protected:
   ~Watcher() = default;
 };
 
-class EpollLoop final : public Loop {
+class EpollLoop final : public detail::QueueLoop {
 public:
   EpollLoop();
   ~EpollLoop() override;
   EpollLoop(const EpollLoop&) = delete;
   EpollLoop& operator=(const EpollLoop&) = delete;
-
-  // Loop
-  void next_tick(Task fn) override;
-  TimerId add_timer(Millis delay, Task fn) override;
-  TimerId add_periodic_timer(Millis period, Task fn) override;
-  bool cancel_timer(TimerId id) override;
-  std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
 
   bool add(int fd, std::uint32_t events, Watcher* w) noexcept;
   bool modify(int fd, std::uint32_t events, Watcher* w) noexcept;
@@ -53,7 +45,6 @@ public:
 private:
   void wake() noexcept override;
   int wait_timeout_ms() const noexcept;
-  void run_ticks();
   void drain_posts();
 
   class Waker final : public Watcher {
@@ -69,10 +60,6 @@ private:
   int wakefd_ = -1;
   Waker waker_{*this};
   bool exit_ = false;
-  std::chrono::steady_clock::time_point now_;
-  std::vector<Task> ticks_, running_ticks_;
-  detail::TimerQueue timers_;
-  std::vector<Task> running_posts_;
 };
 
 } // namespace lithe::backend

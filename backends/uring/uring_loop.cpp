@@ -23,7 +23,7 @@ constexpr unsigned cq_entries = 4096;
 
 } // namespace
 
-UringLoop::UringLoop() : now_(std::chrono::steady_clock::now()) {
+UringLoop::UringLoop() {
   wakefd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wakefd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
 }
@@ -144,22 +144,6 @@ void UringLoop::give_back(Group g, unsigned id) noexcept {
   io_uring_buf_ring_advance(pg.ring, 1);
 }
 
-void UringLoop::next_tick(Task fn) {
-  ticks_.push_back(std::move(fn));
-}
-
-TimerId UringLoop::add_timer(Millis delay, Task fn) {
-  return timers_.add(now_ + delay, std::move(fn));
-}
-
-TimerId UringLoop::add_periodic_timer(Millis period, Task fn) {
-  return timers_.add_periodic(now_, period, std::move(fn));
-}
-
-bool UringLoop::cancel_timer(TimerId id) {
-  return timers_.cancel(id);
-}
-
 void UringLoop::wake() noexcept {
   std::uint64_t one = 1;
   ssize_t r = ::write(wakefd_, &one, sizeof one);
@@ -170,13 +154,6 @@ void UringLoop::arm_wake() noexcept {
   io_uring_sqe* s = sqe();
   io_uring_prep_read(s, wakefd_, &wake_value_, sizeof wake_value_, 0);
   io_uring_sqe_set_data64(s, wake_tag);
-}
-
-void UringLoop::drain_posts() {
-  take_posts(running_posts_);
-  for (Task& t : running_posts_)
-    t();
-  running_posts_.clear();
 }
 
 void UringLoop::reap() {
@@ -198,23 +175,13 @@ void UringLoop::reap() {
       if (d.tag == 0) continue; // a cancel or close that failed: nothing waits on it
       if (d.tag == wake_tag) {
         arm_wake();
-        drain_posts();
+        run_posts();
         continue;
       }
       dispatch_(reinterpret_cast<void*>(d.tag & ~std::uint64_t(7)),
                 static_cast<unsigned>(d.tag & 7), d.res, d.flags);
     }
     if (n < 256) break;
-  }
-}
-
-void UringLoop::run_ticks() {
-  // Ticks queued by ticks run in the same pass, up to a bound (then the next iteration).
-  for (int round = 0; round < 16 && !ticks_.empty(); ++round) {
-    running_ticks_.swap(ticks_);
-    for (Task& t : running_ticks_)
-      t();
-    running_ticks_.clear();
   }
 }
 

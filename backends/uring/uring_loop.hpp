@@ -6,8 +6,7 @@
 // Every turn submits what was queued and waits in one io_uring_enter.
 #pragma once
 
-#include <lithe/detail/timer_queue.hpp>
-#include <lithe/loop.hpp>
+#include <lithe/detail/queue_loop.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -23,7 +22,7 @@ namespace lithe::backend {
 /// connection), so that a connection carries no vtable for it (docs/backends.md).
 using Dispatch = void (*)(void* owner, unsigned kind, int res, unsigned flags);
 
-class UringLoop final : public Loop {
+class UringLoop final : public detail::QueueLoop {
 public:
   /// The provided buffers, two groups of 64 (docs/backends.md). A receive takes one per
   /// completion and gives it back right after on_read, so an idle connection holds none.
@@ -44,13 +43,6 @@ public:
   ~UringLoop() override;
   UringLoop(const UringLoop&) = delete;
   UringLoop& operator=(const UringLoop&) = delete;
-
-  // Loop
-  void next_tick(Task fn) override;
-  TimerId add_timer(Millis delay, Task fn) override;
-  TimerId add_periodic_timer(Millis period, Task fn) override;
-  bool cancel_timer(TimerId id) override;
-  std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
 
   /// Makes the ring and its buffer ring on the calling thread, which becomes the loop's own.
   /// False, with the reason in `why`, if the kernel refuses.
@@ -93,8 +85,6 @@ private:
   void wake() noexcept override;
   void arm_wake() noexcept;
   void reap();
-  void run_ticks();
-  void drain_posts();
   void turn(bool block, const std::function<void()>& woke);
 
   Dispatch dispatch_ = nullptr;
@@ -110,10 +100,6 @@ private:
   int wakefd_ = -1;
   std::uint64_t wake_value_ = 0;
   bool exit_ = false;
-  std::chrono::steady_clock::time_point now_;
-  std::vector<Task> ticks_, running_ticks_;
-  detail::TimerQueue timers_;
-  std::vector<Task> running_posts_;
 };
 
 } // namespace lithe::backend

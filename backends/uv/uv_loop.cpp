@@ -31,7 +31,7 @@ UvLoop::~UvLoop() {
 }
 
 void UvLoop::next_tick(Task fn) {
-  ticks_.push_back(std::move(fn));
+  QueueLoop::next_tick(std::move(fn));
   // An active idle handle makes the next poll return at once, so the check phase comes soon.
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_)))
     uv_idle_start(&idle_, [](uv_idle_t*) {});
@@ -55,11 +55,6 @@ TimerId UvLoop::add_periodic_timer(Millis period, Task fn) {
   TimerId id = timers_.add_periodic(timer_base(period), period, std::move(fn));
   arm_timer();
   return id;
-}
-
-bool UvLoop::cancel_timer(TimerId id) {
-  // timer_ stays set: if this was the earliest, on_timer finds nothing due and sets it again.
-  return timers_.cancel(id);
 }
 
 void UvLoop::arm_timer() noexcept {
@@ -95,13 +90,7 @@ void UvLoop::on_timer(uv_timer_t* handle) {
 }
 
 void UvLoop::run_ticks() {
-  // Ticks queued by ticks run in the same pass, up to a bound (then the next iteration).
-  for (int round = 0; round < 16 && !ticks_.empty(); ++round) {
-    running_ticks_.swap(ticks_);
-    for (Task& t : running_ticks_)
-      t();
-    running_ticks_.clear();
-  }
+  QueueLoop::run_ticks();
   if (ticks_.empty()) uv_idle_stop(&idle_);
 }
 
@@ -116,10 +105,7 @@ void UvLoop::on_check(uv_check_t* c) {
 
 void UvLoop::on_async(uv_async_t* a) {
   auto* self = static_cast<UvLoop*>(a->data);
-  self->take_posts(self->running_posts_);
-  for (Task& t : self->running_posts_)
-    t();
-  self->running_posts_.clear();
+  self->run_posts();
   self->run_ticks();
 }
 

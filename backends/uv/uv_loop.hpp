@@ -4,8 +4,7 @@
 // wake the loop through a uv_async.
 #pragma once
 
-#include <lithe/detail/timer_queue.hpp>
-#include <lithe/loop.hpp>
+#include <lithe/detail/queue_loop.hpp>
 
 #include <chrono>
 #include <uv.h>
@@ -13,18 +12,19 @@
 
 namespace lithe::backend {
 
-class UvLoop final : public Loop {
+class UvLoop final : public detail::QueueLoop {
 public:
   UvLoop();
   ~UvLoop() override;
   UvLoop(const UvLoop&) = delete;
   UvLoop& operator=(const UvLoop&) = delete;
 
-  // Loop
+  // Loop: the queues' own, but for libuv's idle handle and timer, and libuv's clock.
+  // (cancel_timer leaves timer_ set: if it was the earliest, on_timer finds nothing due and
+  // sets it again.)
   void next_tick(Task fn) override;
   TimerId add_timer(Millis delay, Task fn) override;
   TimerId add_periodic_timer(Millis period, Task fn) override;
-  bool cancel_timer(TimerId id) override;
   std::chrono::steady_clock::time_point now() const noexcept override;
 
   uv_loop_t* raw() noexcept { return &loop_; }
@@ -44,7 +44,7 @@ private:
   static void on_async(uv_async_t* a);
   std::chrono::steady_clock::time_point timer_base(Millis delay) noexcept;
   void arm_timer() noexcept;
-  void run_ticks();
+  void run_ticks(); // the queue's, then the idle handle stops once none is left
 
   uv_loop_t loop_{};
   uv_check_t check_{};
@@ -55,9 +55,6 @@ private:
   bool in_timers_ = false; // on_timer runs: it sets timer_ once they are done
   bool rearm_ = false;     // set timer_ in the check phase (see on_timer)
   bool ended_ = false;
-  std::vector<Task> ticks_, running_ticks_;
-  detail::TimerQueue timers_;
-  std::vector<Task> running_posts_;
 };
 
 } // namespace lithe::backend

@@ -5,7 +5,7 @@
 
 namespace lithe {
 
-ManualLoop::ManualLoop() : now_(std::chrono::steady_clock::now()) {}
+ManualLoop::ManualLoop() = default;
 
 ManualLoop::~ManualLoop() {
   // Destroyed, not run. Their destructors may post here again: later posts fail (destroyed
@@ -18,22 +18,6 @@ ManualLoop::~ManualLoop() {
     ticks.clear();
     timers_.clear();
   }
-}
-
-void ManualLoop::next_tick(Task fn) {
-  ticks_.push_back(std::move(fn));
-}
-
-TimerId ManualLoop::add_timer(Millis delay, Task fn) {
-  return timers_.add(now_ + delay, std::move(fn));
-}
-
-TimerId ManualLoop::add_periodic_timer(Millis period, Task fn) {
-  return timers_.add_periodic(now_, period, std::move(fn));
-}
-
-bool ManualLoop::cancel_timer(TimerId id) {
-  return timers_.cancel(id);
 }
 
 bool ManualLoop::run_one_timer(std::chrono::steady_clock::time_point upto) {
@@ -49,18 +33,8 @@ std::size_t ManualLoop::run_ready() {
   std::size_t ran = 0;
   for (;;) {
     std::size_t before = ran;
-    running_ticks_.swap(ticks_);
-    for (Task& t : running_ticks_) {
-      t();
-      ++ran;
-    }
-    running_ticks_.clear();
-    take_posts(running_posts_);
-    for (Task& t : running_posts_) {
-      t();
-      ++ran;
-    }
-    running_posts_.clear();
+    ran += run_ticks(1);
+    ran += run_posts();
     while (run_one_timer(now_))
       ++ran;
     if (ran == before) return ran;

@@ -2,8 +2,7 @@
 // that takes a Loop. Time moves only when run_until/advance say so.
 #pragma once
 
-#include <lithe/detail/timer_queue.hpp>
-#include <lithe/loop.hpp>
+#include <lithe/detail/queue_loop.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -12,16 +11,10 @@
 
 namespace lithe {
 
-class ManualLoop final : public Loop {
+class ManualLoop final : public detail::QueueLoop {
 public:
   ManualLoop();
   ~ManualLoop() override;
-
-  void next_tick(Task fn) override;
-  TimerId add_timer(Millis delay, Task fn) override;
-  TimerId add_periodic_timer(Millis period, Task fn) override;
-  bool cancel_timer(TimerId id) override;
-  std::chrono::steady_clock::time_point now() const noexcept override { return now_; }
 
   /// Runs ready work (ticks, posts, due timers) until none is left. Returns tasks run.
   std::size_t run_ready();
@@ -48,11 +41,6 @@ public:
 private:
   void wake() noexcept override {} // run_until waits on the post queue itself
   bool run_one_timer(std::chrono::steady_clock::time_point upto);
-
-  std::chrono::steady_clock::time_point now_;
-  std::vector<Task> ticks_, running_ticks_; // swapped, so steady state allocates nothing
-  std::vector<Task> running_posts_;
-  detail::TimerQueue timers_;
 };
 
 } // namespace lithe
