@@ -227,7 +227,8 @@ std::string usage(const Program& p) {
   flag("--backend " + names, "server backend (default " + p.defaults.backend + ")");
   flag("--host HOST", "address to listen on (default " + p.defaults.listen.host + ")");
   flag("--port PORT", "port, 0 for any (default " + std::to_string(p.defaults.listen.port) + ")");
-  flag("--unix PATH", "listen on this unix socket instead of --host/--port");
+  flag("--unix PATH", "listen on this unix socket instead of --host/--port, or beside them when "
+                      "either is given");
   flag("--unix-mode MODE", "the socket file's mode, octal (default 0660)");
   flag("--threads N",
        "worker threads, one loop each (default " + std::to_string(p.defaults.listen.threads) + ")");
@@ -348,8 +349,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const ServerOp
         fail("unknown backend '" + std::string(value) + "'");
     } else if (name == "host") {
       cl.server.listen.host = value;
+      cl.server.listen.tcp_too = true; // beside --unix, if given
     } else if (name == "port") {
       integer(0, 65535, [&](long n) { cl.server.listen.port = static_cast<std::uint16_t>(n); });
+      cl.server.listen.tcp_too = true;
     } else if (name == "unix") {
       cl.server.listen.unix_path = value;
     } else if (name == "unix-mode") {
@@ -526,18 +529,22 @@ int run(const Program& program, int argc, char** argv,
   const bool inherited = !cl.server.listen.listen_fds.empty();
   Server server(std::move(app), cl.server);
   if (cl.metrics) cl.metrics->set_server_stats([&server] { return server.stats(); });
+  const ListenConfig& l = cl.server.listen;
+  std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
+  // Where it listens: "127.0.0.1:8080", "unix:/run/app.sock", or "127.0.0.1:8080 and
+  // unix:/run/app.sock"; `port`: the bound one.
+  auto own_sockets = [&](std::uint16_t port) {
+    std::string tcp = host + ":" + std::to_string(port), unix = "unix:" + l.unix_path;
+    if (l.unix_path.empty()) return tcp;
+    return l.tcp_too ? tcp + " and " + unix : unix;
+  };
   if (std::error_code ec = server.start()) {
     std::cerr << program.name << ": cannot listen on "
-              << (inherited ? std::string("the sockets handed over")
-                  : cl.server.listen.unix_path.empty()
-                      ? cl.server.listen.host + ":" + std::to_string(cl.server.listen.port)
-                      : "unix:" + cl.server.listen.unix_path)
+              << (inherited ? std::string("the sockets handed over") : own_sockets(l.port))
               << " with the " << cl.server.backend << " backend: " << server.error_message()
               << "\n";
     return 1;
   }
-  const ListenConfig& l = cl.server.listen;
-  std::string host = l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host;
   std::string where;
   if (inherited) {
     where = socket_name(l.listen_fds[0]);
@@ -546,11 +553,13 @@ int run(const Program& program, int argc, char** argv,
                (l.listen_fds.size() > 2 ? "s" : "");
     where += ready_fd >= 0 ? " (from pid " + std::to_string(::getppid()) + ")" : " (from systemd)";
   } else {
-    where =
-        l.unix_path.empty() ? host + ":" + std::to_string(server.port()) : "unix:" + l.unix_path;
+    where = own_sockets(server.port());
   }
-  // Every handed-over socket has a worker of its own (ListenConfig::listen_fds).
-  const int threads = std::max(l.threads, static_cast<int>(l.listen_fds.size()));
+  // Every handed-over socket has a worker of its own (ListenConfig::listen_fds); a unix socket
+  // beside TCP has `threads` workers of its own.
+  const int threads = !l.unix_path.empty() && l.tcp_too && !inherited
+                          ? 2 * l.threads
+                          : std::max(l.threads, static_cast<int>(l.listen_fds.size()));
   std::cout << program.name << " listening on " << (server.tls() ? "https://" : "http://") << where
             << " (" << server.backend_name() << ", " << threads
             << (threads == 1 ? " thread" : " threads")

@@ -1,6 +1,7 @@
 // Listening on a unix socket (--unix PATH) on every backend: curl --unix-socket, nginx and
 // haproxy upstreams over it, TLS over it, the socket file's mode, a stale file replaced, a
-// live one or a foreign file refused, and the file removed at stop.
+// live one or a foreign file refused, the file removed at stop, and a socket beside TCP.
+#include "support/app_process.hpp"
 #include "support/backends.hpp"
 #include "support/net_client.hpp"
 
@@ -72,6 +73,67 @@ TEMPLATE_TEST_CASE("A unix socket serves curl with REMOTE_ADDR 127.0.0.1 and por
     CHECK(s.settles());
   }
   CHECK_FALSE(std::filesystem::exists(sock)); // removed at stop
+}
+
+TEMPLATE_TEST_CASE("A unix socket beside a TCP port: both serve, each with its own SERVER_PORT",
+                   "[unix]", LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/lithe.sock";
+  {
+    ServerOptions o = on_unix(sock);
+    o.listen.tcp_too = true;
+    o.listen.threads = 2;
+    TestServer s(TestType::name, who_app(), o);
+    REQUIRE(s.port() != 0);
+    REQUIRE(s.port() != 80);
+    auto r = curl_unix(sock);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "http 127.0.0.1 80 0");
+    for (int i = 0; i < 4; ++i) { // each of the TCP port's two SO_REUSEPORT workers, likely
+      RawClient c(s.port());
+      REQUIRE(c.send(get("/")));
+      auto tcp = c.read_response();
+      REQUIRE(tcp);
+      CHECK(tcp->body == "http 127.0.0.1 " + std::to_string(s.port()) + " 0");
+    }
+    CHECK(s.server().listen_sockets().size() == 3); // what a restart hands over: all of them
+    CHECK(s.settles());
+  }
+  CHECK_FALSE(std::filesystem::exists(sock)); // removed at stop
+}
+
+TEMPLATE_TEST_CASE("An app given --unix and --port listens on both and says so", "[unix]",
+                   LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/hello.sock";
+  AppProcess app("hello", TestType::name, {"--unix", sock}); // AppProcess adds --port 0
+  CHECK(app.out().find(" and unix:" + sock + " (") != std::string::npos);
+  auto r = curl_unix(sock);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "Hello, World!");
+  RawClient c(app.port());
+  REQUIRE(c.send(get("/")));
+  auto tcp = c.read_response();
+  REQUIRE(tcp);
+  CHECK(tcp->body == "Hello, World!");
+  CHECK(app.stop() == 0);
+  CHECK_FALSE(std::filesystem::exists(sock));
+}
+
+TEMPLATE_TEST_CASE("A restart hands over the unix socket and the TCP port together",
+                   "[unix][restart]", LITHE_BACKENDS) {
+  TempDir d;
+  std::string sock = d.path + "/hello.sock";
+  RestartingApp app("hello", TestType::name, {"--unix", sock}); // and --port 0
+  const pid_t first = app.pid();
+  REQUIRE(app.restart() > 0);
+  CHECK(app.pid() != first);
+  CHECK(curl_unix(sock).out == "Hello, World!"); // the new process, on both
+  RawClient c(app.port());
+  REQUIRE(c.send(get("/")));
+  auto tcp = c.read_response();
+  REQUIRE(tcp);
+  CHECK(tcp->body == "Hello, World!");
 }
 
 TEMPLATE_TEST_CASE("A stale socket file is replaced; a live one or a foreign file is refused",

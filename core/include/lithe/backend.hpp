@@ -24,6 +24,9 @@ struct ListenConfig {
   /// `unix_mode` and is removed at stop. SERVER_PORT is then the Host header's port, else 80.
   std::string unix_path;
   unsigned unix_mode = 0660;
+  /// With unix_path: listen on host:port too, with `threads` workers of its own beside the
+  /// socket's (lithe::run sets it when --host or --port is given beside --unix).
+  bool tcp_too = false;
   /// Sockets already listening, handed over by systemd's socket activation or by the process
   /// before this one at a restart (SD_LISTEN_FDS, docs/deploy.md): host, port and unix_path
   /// are not used. Every socket gets a worker accepting from it, so the workers are at least

@@ -86,6 +86,7 @@ TestServer::TestServer(std::string backend, App app, ServerOptions options)
                 base.proxy_protocol = o.proxy_protocol;
                 base.listen.unix_path = o.listen.unix_path;
                 base.listen.unix_mode = o.listen.unix_mode;
+                base.listen.tcp_too = o.listen.tcp_too;
                 return base;
               }()),
       tls_(!server_.options().tls.certificates.empty()) {

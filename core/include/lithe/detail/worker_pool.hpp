@@ -72,8 +72,16 @@ public:
     factory_ = std::move(factory);
     int threads = config.threads < 1 ? 1 : config.threads;
     std::uint16_t port = config.port;
-    std::vector<int> fds;
-    std::size_t distinct = 0; // the first `distinct` of fds are different sockets
+    std::vector<int> fds;     // one per worker
+    std::vector<int> sockets; // each socket once: what a restart hands over
+    // `threads` workers share `fd` (a unix socket has no SO_REUSEPORT spreading: every worker
+    // accepts from it, whoever is free first).
+    auto share = [&](int fd, int workers) {
+      fds.push_back(fd);
+      sockets.push_back(fd);
+      for (int i = 1; i < workers; ++i)
+        fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    };
     if (!config.listen_fds.empty()) {
       // Handed over (socket activation, a restart): systemd gives them blocking; the loops
       // need them not. A SO_REUSEPORT socket nobody accepts from keeps its queue to itself, and
@@ -90,42 +98,45 @@ public:
             i < static_cast<int>(given.size())
                 ? given[static_cast<std::size_t>(i)]
                 : ::fcntl(given[static_cast<std::size_t>(i) % given.size()], F_DUPFD_CLOEXEC, 0));
-      port = local_port(given[0]);
-      if (port == 0) port = 80; // a unix socket
-      distinct = given.size();
-    } else if (!config.unix_path.empty()) {
-      // One socket for all: a unix socket has no SO_REUSEPORT spreading, so every worker
-      // accepts from it (whoever is free first).
-      std::error_code ec;
-      int fd = listen_unix(config.unix_path, config.unix_mode, config.backlog, ec);
-      if (fd < 0) return ec;
-      fds.push_back(fd);
-      for (int i = 1; i < threads; ++i)
-        fds.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-      unix_path_ = config.unix_path;
-      port = 80;
-      distinct = 1;
-    }
-    const bool shared = !fds.empty(); // one socket for every worker (above), or one each
-    for (int i = 0; i < threads && !shared; ++i) {
-      std::error_code ec;
-      int fd = listen_tcp(config.host, port, config.backlog, ec, i == 0);
-      if (fd < 0) {
-        for (int f : fds)
-          ::close(f);
-        return ec;
+      sockets = given;
+      port = 0;
+      for (int fd : given) // the TCP port, when one of them has one
+        if (port == 0) port = local_port(fd);
+    } else {
+      if (!config.unix_path.empty()) {
+        std::error_code ec;
+        int fd = listen_unix(config.unix_path, config.unix_mode, config.backlog, ec);
+        if (fd < 0) return ec;
+        share(fd, threads);
+        unix_path_ = config.unix_path;
       }
-      if (port == 0) port = local_port(fd); // the others join the same port
-      fds.push_back(fd);
+      // TCP: a SO_REUSEPORT socket per worker, the first choosing the port when it is 0.
+      const bool tcp = config.unix_path.empty() || config.tcp_too;
+      if (!tcp) port = 0;
+      for (int i = 0; tcp && i < threads; ++i) {
+        std::error_code ec;
+        int fd = listen_tcp(config.host, port, config.backlog, ec, i == 0);
+        if (fd < 0) {
+          for (int f : fds)
+            ::close(f);
+          if (!unix_path_.empty()) ::unlink(std::exchange(unix_path_, {}).c_str());
+          return ec;
+        }
+        if (port == 0) port = local_port(fd); // the others join the same port
+        share(fd, 1);
+      }
     }
-    if (!shared) distinct = fds.size();
-    port_ = port;
+    port_ = port != 0 ? port : 80; // a unix socket alone: SERVER_PORT 80 without a Host port
     // What a restart hands over (listen_sockets()): our own descriptors of each socket, since
     // a worker's may be closed (stop) or owned by its loop library.
-    for (std::size_t i = 0; i < distinct; ++i)
-      sockets_.push_back(::fcntl(fds[i], F_DUPFD_CLOEXEC, 0));
-    for (int fd : fds)
-      workers_.push_back(std::make_unique<Worker>(fd, ListenInfo{port_, false}, config));
+    for (int fd : sockets)
+      sockets_.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    for (int fd : fds) {
+      // SERVER_PORT without a Host port: the worker's own socket's (80 on a unix socket).
+      const std::uint16_t own = local_port(fd);
+      workers_.push_back(
+          std::make_unique<Worker>(fd, ListenInfo{own ? own : std::uint16_t(80), false}, config));
+    }
     for (auto& w : workers_)
       w->start(factory_);
     started_ = true;
