@@ -1,10 +1,18 @@
 # install(): headers, the static libraries, and a CMake config package, so another project
-# writes find_package(lithe) and links lithe::server (or lithe::core + a backend).
+# writes find_package(lithe) and links lithe::server (or lithe::core + a backend), lithe::redis,
+# lithe::json.
 include(CMakePackageConfigHelpers)
 
 set(LITHE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/lithe)
-install(TARGETS lithe_core lithe_llhttp lithe_warnings lithe_epoll lithe_uv lithe_uring lithe_middleware
-                lithe_redis lithe_server
+set(LITHE_INSTALL_TARGETS lithe_core lithe_llhttp lithe_warnings lithe_epoll lithe_uv lithe_uring
+                          lithe_middleware lithe_redis lithe_server)
+# lithe::json when it was built (nlohmann-json found); its users then find nlohmann-json too.
+set(LITHE_JSON_DEPENDENCY "")
+if(TARGET lithe_json)
+  list(APPEND LITHE_INSTALL_TARGETS lithe_json)
+  set(LITHE_JSON_DEPENDENCY "find_dependency(nlohmann_json 3.10)")
+endif()
+install(TARGETS ${LITHE_INSTALL_TARGETS}
         EXPORT lithe-targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -24,6 +32,7 @@ find_dependency(PkgConfig)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+@LITHE_JSON_DEPENDENCY@
 include("${CMAKE_CURRENT_LIST_DIR}/lithe-targets.cmake")
 ]])
 configure_package_config_file(${PROJECT_BINARY_DIR}/lithe-config.cmake.in
