@@ -50,10 +50,7 @@ bool WorkerBase::full() {
 void WorkerBase::adopt(WorkerConn& c, Transport& t) {
   open_.push_back(c);
   ++live_;
-  c.handler = service_->accept(t);
-  // Accepted as the stop began (an accept that was completing in the uring backend's ring):
-  // drained with the others, not dropped.
-  if (stopping_) c.handler->on_stop();
+  c.handler = service_->accept(t); // after the stop began, it hears on_stop there
 }
 
 void WorkerBase::release(WorkerConn& c) noexcept {

@@ -217,7 +217,7 @@ TEMPLATE_TEST_CASE("Two lithe-chat processes sharing Redis behind haproxy are on
   for (auto& w : ws)
     w->reader.join();
 
-  INFO(a.err() << b.err());
+  INFO(a.err() << b.err() << publisher.failures());
   CHECK(publisher.failed() == 0); // every POST answered 204 through haproxy
   // Each process publishes to Redis on its own: two messages posted one after the other through
   // different processes may reach Redis in either order. So: each message once, in any order.

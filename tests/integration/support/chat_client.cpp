@@ -17,7 +17,12 @@ ChatPublisher::ChatPublisher(std::uint16_t port)
                  "application/x-www-form-urlencoded\r\nContent-Length: " +
                  std::to_string(body.size()) + "\r\n\r\n" + body);
           auto r = c.read_response();
-          if (!r || r->status != 204) ++failed_;
+          if (!r || r->status != 204) {
+            std::lock_guard lock(mu_);
+            ++failed_;
+            failures_ += "m" + std::to_string(sent_.load()) + ": " +
+                         (r ? std::to_string(r->status) + " " + r->body : "no answer") + "\n";
+          }
           {
             std::lock_guard lock(mu_);
             ++sent_;

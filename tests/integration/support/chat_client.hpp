@@ -28,12 +28,18 @@ public:
   /// Waits (bounded) until at least `n` were sent; false at the deadline.
   bool wait_sent(int n, std::chrono::milliseconds within = std::chrono::seconds(20));
   int failed() const { return failed_; }
+  /// What each failed POST got: "m12: 502 <body>" or "m12: no answer", a line each.
+  std::string failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
 
 private:
   std::atomic<bool> stop_{false};
   std::atomic<int> sent_{0}, failed_{0};
   std::mutex mu_;
   std::condition_variable progress_;
+  std::string failures_; // under mu_
   std::thread thread_;
 };
 

@@ -76,7 +76,7 @@ protected:
   bool at_limit() const noexcept { return at_limit_; }
   /// A new connection: on the open list, counted, and handed to the Service, whose handler
   /// it keeps in c.handler. `t` is the connection's Transport (the same object as `c`). After
-  /// begin_stop it hears on_stop at once.
+  /// begin_stop the Service tells it on_stop at once.
   void adopt(WorkerConn& c, Transport& t);
   /// `c` was closed: off the open list, so on_stop and the deadline pass it by, until the
   /// backend releases it.
