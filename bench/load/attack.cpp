@@ -151,8 +151,11 @@ int main(int argc, char** argv) {
     conns = num(4);
     seconds = num(5);
     std::string ranges = "bytes=0-";
-    for (int i = 1; i < 16; ++i)
-      ranges += "," + std::to_string(i) + "-";
+    for (int i = 1; i < 16; ++i) { // piece by piece: g++ 12 warns (-Wrestrict) on "," + s
+      ranges += ',';
+      ranges += std::to_string(i);
+      ranges += '-';
+    }
     a.opening = "GET " + path + " HTTP/1.1\r\nHost: t\r\nRange: " + ranges + "\r\n\r\n";
   } else if (mode == "silent" && argc == 5) {
     // opens and holds

@@ -120,8 +120,14 @@ std::string Metrics::render() const {
     if (!family || *family != s.name) header(out, s.name, s.type, s.help);
     family = &s.name;
     out += s.name;
-    if (!s.labels.empty()) out += "{" + s.labels + "}";
-    out += " " + number(s.read ? s.read() : 0) + "\n";
+    if (!s.labels.empty()) { // appended piece by piece: g++ 12 warns (-Wrestrict) on "{" + s
+      out += '{';
+      out += s.labels;
+      out += '}';
+    }
+    out += ' ';
+    out += number(s.read ? s.read() : 0);
+    out += '\n';
   }
   return out;
 }

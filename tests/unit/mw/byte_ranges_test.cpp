@@ -82,8 +82,8 @@ TEST_CASE("Overlapping and adjacent ranges are coalesced, in the order the heade
 TEST_CASE("Ranges that add up to more than the file are ignored: the whole file instead") {
   // The range bomb: 16 overlapping open ranges of a big file would be 16 copies of it.
   std::string bomb = "bytes=0-";
-  for (int i = 1; i < 16; ++i)
-    bomb += "," + std::to_string(i) + "-";
+  for (int i = 1; i < 16; ++i) // appended piece by piece: g++ 12 -O3 warns on "," + s
+    bomb.append(",").append(std::to_string(i)).append("-");
   CHECK_FALSE(parse(bomb, 100'000'000));
   CHECK_FALSE(parse("bytes=0-,0-", 10));
   CHECK_FALSE(parse("bytes=0-5,2-7", 10)); // 6 + 6 > 10, though they coalesce to 0-7
@@ -97,7 +97,7 @@ TEST_CASE("More ranges than max_ranges after coalescing are ignored; 0 turns ran
   CHECK(parse("bytes=0-0", 100, {.max_ranges = 0}) == std::nullopt);
   std::string seventeen = "bytes=0-0";
   for (int i = 1; i < 17; ++i)
-    seventeen += "," + std::to_string(2 * i) + "-" + std::to_string(2 * i);
+    seventeen.append(",").append(std::to_string(2 * i)).append("-").append(std::to_string(2 * i));
   CHECK_FALSE(parse(seventeen, 1000)); // default: 16
   CHECK(parse(seventeen, 1000, {.max_ranges = 17})->size() == 17);
 }
